@@ -1,0 +1,102 @@
+package broker
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+func TestURL(t *testing.T) {
+	t.Setenv("AMQP_URL", "")
+	if got := URL(); got != DefaultURL {
+		t.Errorf("URL() with AMQP_URL empty = %q, want %q", got, DefaultURL)
+	}
+	t.Setenv("AMQP_URL", " amqp://u:p@example:5673/v ")
+	if got := URL(); got != "amqp://u:p@example:5673/v" {
+		t.Errorf("URL() = %q", got)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	cases := map[string]string{
+		"amqp://guest:guest@localhost:5672/":    "amqp://guest:****@localhost:5672/",
+		"amqp://guest@localhost:5672/":          "amqp://guest@localhost:5672/",
+		"amqp://localhost/":                     "amqp://localhost/",
+		"amqps://me:p%40ss@rabbit.example/prod": "amqps://me:****@rabbit.example/prod",
+		"amqp://guest:secret@host:notaport/":    "the broker in AMQP_URL",
+		"not a url at all, secret":              "the broker in AMQP_URL",
+	}
+	for in, want := range cases {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDialURLMalformedHidesPassword(t *testing.T) {
+	for _, u := range []string{
+		"amqp://guest:secret@host:notaport/",
+		"amqp://guest:sec%zzret@host/",
+		"http://guest:secret@host/",
+		"amqp://guest:secret@host/ x",
+	} {
+		_, err := DialURL(u, "test")
+		if err == nil {
+			t.Fatalf("DialURL(%q) succeeded", u)
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "AMQP_URL is not a valid AMQP URL") || strings.Contains(msg, "secret") ||
+			strings.Contains(msg, "\n") {
+			t.Errorf("DialURL(%q) error = %q", u, msg)
+		}
+	}
+}
+
+func TestExplain(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "dial", Err: errors.New("x")}, "x"},
+		{amqp.ErrCredentials, "wrong user name or password"},
+		{&amqp.Error{Code: amqp.NotAllowed, Reason: "NOT_ALLOWED - vhost v not found"}, "virtual host does not exist"},
+		{&net.DNSError{Name: "nohost", Err: "no such host"}, "unknown host nohost"},
+	}
+	for _, c := range cases {
+		if got := explain(c.err); !strings.Contains(got, c.want) {
+			t.Errorf("explain(%v) = %q, want it to contain %q", c.err, got, c.want)
+		}
+	}
+}
+
+// The cases that need a real listener: nothing listening, and the real broker refusing a password.
+func TestDialRealFailures(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, err = DialURL("amqp://guest:secret@"+addr+"/", "test")
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "make broker") ||
+		strings.Contains(err.Error(), "secret") {
+		t.Errorf("dial with nothing listening: %v", err)
+	}
+
+	conn, err := Dial("broker-test")
+	if err != nil {
+		t.Fatalf("no broker at AMQP_URL (start one with `make broker`): %v", err)
+	}
+	conn.Close()
+	u := strings.Replace(Redact(URL()), "****", "definitely-wrong", 1)
+	if !strings.Contains(u, "definitely-wrong") {
+		u = "amqp://guest:definitely-wrong@localhost:5672/"
+	}
+	_, err = DialURL(u, "test")
+	if err == nil || !strings.Contains(err.Error(), "access refused") || strings.Contains(err.Error(), "definitely-wrong") {
+		t.Errorf("dial with a wrong password: %v", err)
+	}
+}

@@ -1,0 +1,327 @@
+// Package e2e runs the tutorial programs as real processes against a real RabbitMQ broker, for the
+// end-to-end tests. It never fakes the broker: when none answers, the tests fail and say how to start one.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+)
+
+// LineTimeout is how long WaitLine waits for a line before failing the test. It is generous: the
+// machines are shared and noisy, and a wait ends as soon as the line appears.
+const LineTimeout = 60 * time.Second
+
+// RepoRoot is the module's root folder (where go.mod is).
+func RepoRoot() string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		panic("e2e: go env GOMOD: " + err.Error())
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// Main is a TestMain body: it checks that a broker answers (failing loudly when none does), builds the
+// given programs (import paths relative to the module, like "hello-world/send") into a temporary folder
+// with the race detector, runs the tests, and cleans up. bins maps a program's last path element to its
+// binary.
+func Main(m *testing.M, programs ...string) (code int) {
+	conn, err := broker.Dial("e2e-check")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: no broker for the end-to-end tests: %v\n"+
+			"e2e: start one with `make broker` (or set AMQP_URL to a broker that runs)\n", err)
+		return 1
+	}
+	_ = conn.Close()
+
+	dir, err := os.MkdirTemp("", "tutorial-bins-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root := RepoRoot()
+	for _, p := range programs {
+		out := filepath.Join(dir, filepath.Base(p))
+		cmd := exec.Command("go", "build", "-race", "-o", out, "./"+p)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: build %s: %v\n%s", p, err, b)
+			return 1
+		}
+		bins[filepath.Base(p)] = out
+	}
+	return m.Run()
+}
+
+var bins = map[string]string{}
+
+// Bin is the path of a program built by Main, by its last path element ("send").
+func Bin(t testing.TB, name string) string {
+	t.Helper()
+	b, ok := bins[name]
+	if !ok {
+		t.Fatalf("program %q was not built by e2e.Main", name)
+	}
+	return b
+}
+
+// Proc is a running program whose output is read line by line.
+type Proc struct {
+	t      testing.TB
+	name   string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stdout []string
+	stderr bytes.Buffer
+	lines  chan string
+	done   chan struct{}
+	err    error
+}
+
+// Start runs a built program with args and env (added to the test's environment; AMQP_URL is passed
+// through). The process is killed when the test ends if it is still running.
+func Start(t testing.TB, name string, env []string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, name: name, lines: make(chan string, 1024), done: make(chan struct{})}
+	p.cmd = exec.Command(Bin(t, name), args...)
+	// Race-built programs sleep a second at exit unless told not to; a race still fails the program.
+	p.cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0 halt_on_error=1"), env...)
+	p.cmd.Stderr = &lockedWriter{mu: &p.mu, w: &p.stderr}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.stdout = append(p.stdout, line)
+			p.mu.Unlock()
+			p.lines <- line
+		}
+		p.err = p.cmd.Wait()
+		close(p.lines)
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// WaitLine waits until the program prints a line containing substr and returns it, failing the test
+// (with all the program printed) if the program exits first or LineTimeout passes.
+func (p *Proc) WaitLine(substr string) string {
+	p.t.Helper()
+	timer := time.NewTimer(LineTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("%s exited (%v) before printing %q\nstdout:\n%s\nstderr:\n%s",
+					p.name, p.err, substr, p.Stdout(), p.Stderr())
+			}
+			if strings.Contains(line, substr) {
+				return line
+			}
+		case <-timer.C:
+			p.t.Fatalf("%s did not print %q within %s\nstdout:\n%s\nstderr:\n%s",
+				p.name, substr, LineTimeout, p.Stdout(), p.Stderr())
+		}
+	}
+}
+
+// Signal sends sig to the program.
+func (p *Proc) Signal(sig os.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		p.t.Fatalf("signal %s: %v", p.name, err)
+	}
+}
+
+// Interrupt sends SIGINT, as Ctrl+C does.
+func (p *Proc) Interrupt() { p.Signal(syscall.SIGINT) }
+
+// Kill sends SIGKILL: the program gets no chance to clean up, as in a crash.
+func (p *Proc) Kill() { p.Signal(syscall.SIGKILL) }
+
+// Wait waits for the program to exit (failing after LineTimeout) and returns its exit code.
+func (p *Proc) Wait() int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(LineTimeout):
+		p.t.Fatalf("%s did not exit within %s\nstdout:\n%s\nstderr:\n%s", p.name, LineTimeout, p.Stdout(), p.Stderr())
+	}
+	// Drain lines nobody waited for, so Stdout is complete.
+	for range p.lines {
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// Stdout is all the program printed on stdout so far, one line each.
+func (p *Proc) Stdout() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.stdout, "\n")
+}
+
+// Stderr is all the program printed on stderr so far.
+func (p *Proc) Stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// Run runs a program to its end and returns its stdout, stderr and exit code.
+func Run(t testing.TB, name string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	p := Start(t, name, env, args...)
+	code = p.Wait()
+	return p.Stdout(), p.Stderr(), code
+}
+
+// CheckCleanError checks what every failing program must give: a non-zero exit, exactly one line on
+// stderr, no panic or stack trace, and no password from AMQP_URL.
+func CheckCleanError(t testing.TB, stderr string, code int, secrets ...string) {
+	t.Helper()
+	if code == 0 {
+		t.Errorf("exit code 0, want non-zero; stderr: %q", stderr)
+	}
+	if n := strings.Count(strings.TrimRight(stderr, "\n"), "\n"); n != 0 || strings.TrimSpace(stderr) == "" {
+		t.Errorf("stderr should be exactly one line, got:\n%s", stderr)
+	}
+	for _, bad := range []string{"panic", "goroutine ", ".go:"} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("stderr contains %q (a panic or stack trace):\n%s", bad, stderr)
+		}
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(stderr, s) {
+			t.Errorf("stderr reveals the password %q:\n%s", s, stderr)
+		}
+	}
+}
+
+// Channel opens a connection and channel of the test's own, for checking and preparing what the broker
+// holds. Both are closed when the test ends.
+func Channel(t testing.TB) *amqp.Channel {
+	t.Helper()
+	conn, err := broker.Dial("e2e-" + t.Name())
+	if err != nil {
+		t.Fatalf("%v (start a broker with `make broker`)", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("open channel: %v", err)
+	}
+	return ch
+}
+
+// QueueCounts returns the number of ready messages and consumers of an existing queue, from a passive
+// declare on a fresh channel (a failed passive declare closes its channel).
+func QueueCounts(t testing.TB, queue string) (messages, consumers int) {
+	t.Helper()
+	q, err := Channel(t).QueueDeclarePassive(queue, false, false, false, false, nil)
+	if err != nil {
+		t.Fatalf("passive declare %q: %v", queue, err)
+	}
+	return q.Messages, q.Consumers
+}
+
+// DeleteQueue deletes a queue if it exists, so a test starts from nothing.
+func DeleteQueue(t testing.TB, queue string) {
+	t.Helper()
+	if _, err := Channel(t).QueueDelete(queue, false, false, false); err != nil {
+		t.Fatalf("delete queue %q: %v", queue, err)
+	}
+}
+
+// WaitFor polls cond every 50ms until it holds or LineTimeout passes, for a broker state that follows an
+// event with no line to wait on (a consumer gone, a queue drained).
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), LineTimeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// Broker runs scripts/broker.sh with a command ("stop", "start", "restart"): the durability tests stop
+// the whole broker. It fails the test if the broker was not started by the script (it cannot be stopped
+// from here then).
+func Broker(t testing.TB, command string) {
+	t.Helper()
+	cmd := exec.Command("bash", filepath.Join(RepoRoot(), "scripts", "broker.sh"), command)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/broker.sh %s: %v\n%s", command, err, out)
+	}
+}
+
+// PythonWithPika returns a Python interpreter that can import pika (the seed texts' client), for the
+// interoperability tests, or skips the test saying how to install it. Debian's python3-pika lives in
+// /usr/bin/python3, which another python3 on PATH (pyenv, a virtualenv) may hide.
+func PythonWithPika(t testing.TB) string {
+	t.Helper()
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(py, "-c", "import pika").Run() == nil {
+			return py
+		}
+	}
+	t.Skip("no python3 with pika (apt-get install python3-pika); .ci/run installs it")
+	return ""
+}
+
+// EnsureBroker starts the broker again if a test stopped it and failed before starting it again.
+func EnsureBroker(t testing.TB) {
+	t.Helper()
+	t.Cleanup(func() {
+		cmd := exec.Command("bash", filepath.Join(RepoRoot(), "scripts", "broker.sh"), "start")
+		_ = cmd.Run()
+	})
+}
