@@ -48,20 +48,10 @@ show() {
 	sed 's/^/    /' "$2"
 }
 
-hello_world() {
-	echo
-	echo "=== Hello World!  (hello-world/)"
-	local log="$bin/receive.log"
-	start receive "$log"
-	local recv=${pids[-1]}
-	wait_line "$log" "Waiting for messages"
-	echo "--- terminal 2: go run ./hello-world/send"
-	"$bin/send" | sed 's/^/    /'
-	wait_line "$log" "Received Hello World!"
-	stop "$recv"
-	show "terminal 1: go run ./hello-world/receive   (stopped with Ctrl+C)" "$log"
-}
-
-hello_world
+# Each tutorial's part of the demo is in scripts/demo-<tutorial>.sh, run in the tutorials' order.
+for part in hello-world work-queues publisher-confirms; do
+	# shellcheck source=/dev/null
+	[[ -f scripts/demo-$part.sh ]] && source "scripts/demo-$part.sh"
+done
 echo
 echo "demo: all tutorials ran"
