@@ -229,3 +229,21 @@ ch.basic_consume(queue="hello", on_message_callback=callback, auto_ack=True)
 ch.start_consuming()
 conn.close()
 `
+
+// A "hello" queue that someone declared otherwise (here: durable) cannot be used as the tutorial
+// declares it: both programs say so in one line, with the fix.
+func TestQueueDeclaredOtherwise(t *testing.T) {
+	e2e.DeleteQueue(t, "hello")
+	if _, err := e2e.Channel(t).QueueDeclare("hello", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e2e.DeleteQueue(t, "hello") })
+	for _, prog := range []string{"send", "receive"} {
+		_, errOut, code := e2e.Run(t, prog, nil)
+		e2e.CheckCleanError(t, errOut, code)
+		if !strings.Contains(errOut, `queue "hello" already exists with other properties`) ||
+			!strings.Contains(errOut, "inequivalent arg 'durable'") || !strings.Contains(errOut, "rabbitmqctl delete_queue hello") {
+			t.Errorf("%s: stderr = %q", prog, errOut)
+		}
+	}
+}

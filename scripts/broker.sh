@@ -6,6 +6,7 @@
 #   scripts/broker.sh stop     stop what `start` started (the local node, or the compose service)
 #   scripts/broker.sh restart  a full stop and start of the local node (durability tests need it)
 #   scripts/broker.sh status   say what answers, and who started it
+#   scripts/broker.sh ctl ARGS rabbitmqctl ARGS against the local node (list_queues, close_connection...)
 #
 # The local node keeps its data and logs under .broker/<port>/ (git ignores it). Its port is the one in
 # AMQP_URL, so several nodes can run side by side (one per port) without seeing each other.
@@ -149,8 +150,13 @@ status)
 		exit 1
 	fi
 	;;
+ctl)
+	shift
+	node_env
+	exec "$rmq/rabbitmqctl" "$@"
+	;;
 *)
-	say "usage: $0 start|stop|restart|status"
+	say "usage: $0 start|stop|restart|status|ctl ARGS..."
 	exit 2
 	;;
 esac

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		nil,     // arguments
 	)
 	if err != nil {
-		return fmt.Errorf("declare queue %q: %w", "hello", err)
+		return broker.DeclareError("hello", err)
 	}
 	// endregion declare
 

@@ -100,3 +100,21 @@ func TestDialRealFailures(t *testing.T) {
 		t.Errorf("dial with a wrong password: %v", err)
 	}
 }
+
+func TestDeclareError(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&amqp.Error{Code: amqp.PreconditionFailed, Reason: "PRECONDITION_FAILED - inequivalent arg 'durable'"},
+			`queue "q" already exists with other properties (PRECONDITION_FAILED - inequivalent arg 'durable'): delete it (rabbitmqctl delete_queue q)`},
+		{&amqp.Error{Code: amqp.NotFound, Reason: "NOT_FOUND - no queue 'q'"}, `queue "q" does not exist`},
+		{amqp.ErrClosed, `declare queue "q": channel/connection is not open`},
+		{errors.New("boom"), `declare queue "q": boom`},
+	}
+	for _, c := range cases {
+		if got := DeclareError("q", c.err).Error(); !strings.HasPrefix(got, c.want) {
+			t.Errorf("DeclareError(%v) = %q, want prefix %q", c.err, got, c.want)
+		}
+	}
+}

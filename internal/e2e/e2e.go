@@ -317,6 +317,18 @@ func PythonWithPika(t testing.TB) string {
 	return ""
 }
 
+// Ctl runs rabbitmqctl with args against the local node that scripts/broker.sh started, and returns
+// its output: for what a passive declare cannot tell (unacknowledged counts, closing a connection).
+func Ctl(t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{filepath.Join(RepoRoot(), "scripts", "broker.sh"), "ctl"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
 // EnsureBroker starts the broker again if a test stopped it and failed before starting it again.
 func EnsureBroker(t testing.TB) {
 	t.Helper()
