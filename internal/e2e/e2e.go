@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -297,6 +298,10 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 // from here then).
 func Broker(t testing.TB, command string) {
 	t.Helper()
+	if !ownBroker() {
+		t.Skipf("the broker at %s was not started by scripts/broker.sh, so this test cannot stop it; "+
+			"run the tests with `make test` on a machine with no broker running", broker.Redact(broker.URL()))
+	}
 	cmd := exec.Command("bash", filepath.Join(RepoRoot(), "scripts", "broker.sh"), command)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("scripts/broker.sh %s: %v\n%s", command, err, out)
@@ -327,6 +332,21 @@ func Ctl(t testing.TB, args ...string) string {
 		t.Fatalf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// ownBroker reports whether scripts/broker.sh started the broker at AMQP_URL (it leaves an owner file
+// in .broker/<port>/).
+func ownBroker() bool {
+	u, err := url.Parse(broker.URL())
+	if err != nil {
+		return false
+	}
+	port := u.Port()
+	if port == "" {
+		port = "5672"
+	}
+	_, err = os.Stat(filepath.Join(RepoRoot(), ".broker", port, "owner"))
+	return err == nil
 }
 
 // EnsureBroker starts the broker again if a test stopped it and failed before starting it again.
