@@ -113,7 +113,7 @@ start)
 		say "a broker answers at $host:$port; using it"
 		exit 0
 	fi
-	if docker info >/dev/null 2>&1; then
+	if docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
 		say "starting RabbitMQ with docker compose"
 		mkdir -p "$dir"
 		docker compose -f "$root/docker-compose.yml" up -d --wait
