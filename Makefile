@@ -49,6 +49,10 @@ lint: vet ## vet plus staticcheck
 test: broker vet ## start the broker if needed, vet, and run all tests with -race
 	$(GO) test -race -count=1 -p 1 ./...
 
+.PHONY: guides
+guides: ## rewrite the guides' code blocks (*/README*.md) from the programs' marked regions
+	$(GO) run ./internal/guide/cmd/guides -write
+
 .PHONY: bench
 bench: broker ## run the benchmarks (publisher confirms against the no-confirm baseline)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 5 ./...

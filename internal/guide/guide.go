@@ -1,0 +1,540 @@
+// Package guide keeps the tutorial guides (the README.md and README.zh-CN.md files beside each tutorial's
+// programs) from drifting away from the code they show.
+//
+// A program marks the steps a guide walks through with comment lines:
+//
+//	// region publish
+//	...
+//	// endregion publish
+//
+// A guide embeds a region with a marker line, an HTML comment that Markdown does not show, followed by a
+// fenced block:
+//
+//	<!-- code: hello-world/send/main.go#publish -->
+//	```go
+//	...the region's lines...
+//	```
+//
+// The path is relative to the repository root. The block holds exactly the region's lines, without the
+// region's own marker lines (nor those of any region nested in it), with the tabs that every line of
+// the region starts with removed. `make guides` (go run ./internal/guide/cmd/guides -write) rewrites the
+// blocks from the source, and adds the block when a marker has none yet; the test of this package fails
+// when a block differs from its region or a marker names a file or region that does not exist.
+//
+// A guide shows what a program prints with
+//
+//	<!-- output: NAME -->
+//	```text
+//	...
+//	```
+//
+// These blocks are not generated: the tutorial's own end-to-end test runs the programs, captures their
+// standard output, and compares it with the blocks (see CompareOutputs). A line of an output block may
+// hold placeholders for what changes from run to run; Placeholders lists them.
+package guide
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Guide file names: the English guide and its Simplified Chinese translation.
+var guideNames = []string{"README.md", "README.zh-CN.md"}
+
+var (
+	regionRE    = regexp.MustCompile(`^\s*// region (\S+)\s*$`)
+	endregionRE = regexp.MustCompile(`^\s*// endregion (\S+)\s*$`)
+	codeRE      = regexp.MustCompile(`^<!-- code: (\S+?)#(\S+) -->\s*$`)
+	outputRE    = regexp.MustCompile(`^<!-- output: (\S+) -->\s*$`)
+	fenceRE     = regexp.MustCompile("^(```+)(.*)$")
+)
+
+// Root returns the repository root: the nearest folder at or above the working directory that holds
+// go.mod.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("guide: no go.mod in the working directory or above it")
+		}
+		dir = parent
+	}
+}
+
+// Regions reads the marked regions of a source file: name to the region's lines, common leading tabs
+// removed, joined with "\n" (no final newline). Marker lines are never part of a region. A region that
+// is opened twice, closed without being opened, or never closed is an error.
+func Regions(path string) (map[string]string, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lines := splitLines(string(src))
+	regions := map[string][]string{}
+	var open []string // names of the regions open at the current line, in order
+	openedAt := map[string]int{}
+	for i, line := range lines {
+		if m := regionRE.FindStringSubmatch(line); m != nil {
+			name := m[1]
+			if _, dup := regions[name]; dup {
+				return nil, fmt.Errorf("%s:%d: region %q opened a second time", path, i+1, name)
+			}
+			regions[name] = []string{}
+			open = append(open, name)
+			openedAt[name] = i + 1
+			continue
+		}
+		if m := endregionRE.FindStringSubmatch(line); m != nil {
+			name := m[1]
+			at := slices.Index(open, name)
+			if at < 0 {
+				return nil, fmt.Errorf("%s:%d: endregion %q without an open region of that name", path, i+1, name)
+			}
+			open = slices.Delete(open, at, at+1)
+			continue
+		}
+		for _, name := range open {
+			regions[name] = append(regions[name], line)
+		}
+	}
+	if len(open) > 0 {
+		return nil, fmt.Errorf("%s:%d: region %q is never closed", path, openedAt[open[0]], open[0])
+	}
+	out := make(map[string]string, len(regions))
+	for name, body := range regions {
+		out[name] = strings.Join(dedent(body), "\n")
+	}
+	return out, nil
+}
+
+// dedent removes the leading tabs that every non-blank line has, and trims blank lines at either end.
+func dedent(lines []string) []string {
+	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+		lines = lines[1:]
+	}
+	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
+	common := -1
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		n := len(l) - len(strings.TrimLeft(l, "\t"))
+		if common < 0 || n < common {
+			common = n
+		}
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			out[i] = ""
+		} else {
+			out[i] = l[common:]
+		}
+	}
+	return out
+}
+
+// Block is one marked fenced block of a guide.
+type Block struct {
+	Kind   string // "code" or "output"
+	File   string // code: the source file, relative to the repository root
+	Region string // code: the region's name
+	Name   string // output: the output's name
+	Line   int    // the marker's line number, from 1
+	Body   string // the block's content, joined with "\n" (no final newline)
+	Fenced bool   // whether a fenced block follows the marker at all
+
+	start, end int // the body's line range [start, end) in the guide, 0-based; at the marker if !Fenced
+}
+
+// Parse finds the marked blocks of a guide. Markers inside a fenced block are ignored, so a guide may
+// show the syntax. A fence that is opened and never closed is an error.
+func Parse(text string) ([]Block, error) {
+	lines := splitLines(text)
+	var blocks []Block
+	for i := 0; i < len(lines); i++ {
+		if m := fenceRE.FindStringSubmatch(lines[i]); m != nil {
+			end := closingFence(lines, i+1, m[1])
+			if end < 0 {
+				return nil, fmt.Errorf("line %d: fenced block never closed", i+1)
+			}
+			i = end
+			continue
+		}
+		var b Block
+		if m := codeRE.FindStringSubmatch(lines[i]); m != nil {
+			b = Block{Kind: "code", File: m[1], Region: m[2]}
+		} else if m := outputRE.FindStringSubmatch(lines[i]); m != nil {
+			b = Block{Kind: "output", Name: m[1]}
+		} else {
+			continue
+		}
+		b.Line = i + 1
+		b.start, b.end = i+1, i+1
+		if i+1 < len(lines) {
+			if m := fenceRE.FindStringSubmatch(lines[i+1]); m != nil {
+				end := closingFence(lines, i+2, m[1])
+				if end < 0 {
+					return nil, fmt.Errorf("line %d: fenced block never closed", i+2)
+				}
+				b.Fenced = true
+				b.start, b.end = i+2, end
+				b.Body = strings.Join(lines[i+2:end], "\n")
+				i = end
+			}
+		}
+		blocks = append(blocks, b)
+	}
+	return blocks, nil
+}
+
+// closingFence returns the index of the line that closes a fence opened with ticks, searching from
+// line from, or -1.
+func closingFence(lines []string, from int, ticks string) int {
+	for j := from; j < len(lines); j++ {
+		t := strings.TrimRight(lines[j], " \t")
+		if strings.HasPrefix(t, ticks) && strings.Trim(t, "`") == "" {
+			return j
+		}
+	}
+	return -1
+}
+
+// Guides lists the guides under root (relative paths, sorted): every README.md and README.zh-CN.md in
+// a folder below root that holds at least one marker. Folders whose names start with "." or "_" and
+// testdata folders are skipped.
+func Guides(root string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			n := d.Name()
+			if path != root && (strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") || n == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !slices.Contains(guideNames, d.Name()) || filepath.Dir(path) == root {
+			return nil
+		}
+		text, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		blocks, err := Parse(string(text))
+		if err != nil || len(blocks) > 0 {
+			rel, _ := filepath.Rel(root, path)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}
+
+// Sync brings the code blocks of the guide at root/guide in line with the regions they name. It
+// returns the guide's new text, and one error per problem: a marker naming a missing file or region, a
+// block that differs (only when write is false: then the text is returned unchanged). With write true,
+// differing and missing blocks are rewritten instead of reported.
+func Sync(root, guide string, write bool) (string, []error) {
+	raw, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(guide)))
+	if err != nil {
+		return "", []error{err}
+	}
+	text := string(raw)
+	blocks, err := Parse(text)
+	if err != nil {
+		return text, []error{fmt.Errorf("%s: %v", guide, err)}
+	}
+	lines := splitLines(text)
+	var errs []error
+	cache := map[string]map[string]string{}
+	// Rewrite from the last block up, so earlier line numbers stay valid.
+	for i := len(blocks) - 1; i >= 0; i-- {
+		b := blocks[i]
+		if b.Kind != "code" {
+			if !b.Fenced {
+				errs = append(errs, fmt.Errorf("%s:%d: output %q has no fenced block after its marker", guide, b.Line, b.Name))
+			}
+			continue
+		}
+		where := fmt.Sprintf("%s:%d: %s#%s", guide, b.Line, b.File, b.Region)
+		regions, ok := cache[b.File]
+		if !ok {
+			regions, err = Regions(filepath.Join(root, filepath.FromSlash(b.File)))
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					err = fmt.Errorf("no such file %s", b.File)
+				}
+				errs = append(errs, fmt.Errorf("%s: %v", where, err))
+				continue
+			}
+			cache[b.File] = regions
+		}
+		want, ok := regions[b.Region]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: %s has no region %q (its regions: %s); mark it with // region %s ... // endregion %s, or fix the marker",
+				where, b.File, b.Region, strings.Join(sortedKeys(regions), ", "), b.Region, b.Region))
+			continue
+		}
+		if b.Fenced && b.Body == want {
+			continue
+		}
+		if !write {
+			if !b.Fenced {
+				errs = append(errs, fmt.Errorf("%s: no ```go block after the marker: run `make guides`", where))
+			} else {
+				errs = append(errs, fmt.Errorf("%s: the guide's code block differs from the region in the source (%s): run `make guides`",
+					where, firstDiff(b.Body, want)))
+			}
+			continue
+		}
+		repl := splitLines(want)
+		if !b.Fenced {
+			repl = append(append([]string{"```go"}, repl...), "```")
+		}
+		lines = slices.Concat(lines[:b.start], repl, lines[b.end:])
+	}
+	slices.Reverse(errs)
+	return strings.Join(lines, "\n"), errs
+}
+
+// firstDiff describes the first line where got and want differ.
+func firstDiff(got, want string) string {
+	g, w := splitLines(got), splitLines(want)
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i >= len(g) || i >= len(w) || gl != wl {
+			return fmt.Sprintf("block line %d: guide has %q, source has %q", i+1, gl, wl)
+		}
+	}
+	return "same lines"
+}
+
+// Outputs returns the output blocks of a guide file, by name. A name used twice in one guide is an
+// error unless both blocks are the same.
+func Outputs(path string) (map[string]Block, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := Parse(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	out := map[string]Block{}
+	for _, b := range blocks {
+		if b.Kind != "output" {
+			continue
+		}
+		if prev, dup := out[b.Name]; dup && prev.Body != b.Body {
+			return nil, fmt.Errorf("%s:%d: output %q shown twice, differently (first at line %d)", path, b.Line, b.Name, prev.Line)
+		}
+		out[b.Name] = b
+	}
+	return out, nil
+}
+
+// Placeholders are the only parts of an output block that may differ from what a program printed: each
+// stands for the text described. Anything else in a block must match the program's line exactly.
+var Placeholders = map[string]string{
+	"<n>":        `a number, such as 42, 50000, 1.5 or 50,000`,
+	"<duration>": `a Go duration, such as 845ms, 1.234s or 1m2.5s`,
+	"<text>":     `any text on one line (use sparingly: it checks nothing)`,
+}
+
+var placeholderRE = map[string]string{
+	"<n>":        `[0-9][0-9,]*(?:\.[0-9]+)?`,
+	"<duration>": `(?:[0-9]+(?:\.[0-9]+)?(?:h|m|s|ms|µs|us|ns))+`,
+	"<text>":     `.*`,
+}
+
+// MatchLine reports whether a line a program printed matches a line of an output block.
+func MatchLine(want, got string) bool {
+	if want == got {
+		return true
+	}
+	var pat strings.Builder
+	pat.WriteString("^")
+	rest := want
+	found := false
+	for rest != "" {
+		i, ph := firstPlaceholder(rest)
+		if i < 0 {
+			pat.WriteString(regexp.QuoteMeta(rest))
+			break
+		}
+		found = true
+		pat.WriteString(regexp.QuoteMeta(rest[:i]))
+		pat.WriteString(placeholderRE[ph])
+		rest = rest[i+len(ph):]
+	}
+	if !found {
+		return false
+	}
+	pat.WriteString("$")
+	return regexp.MustCompile(pat.String()).MatchString(got)
+}
+
+func firstPlaceholder(s string) (int, string) {
+	at, which := -1, ""
+	for ph := range placeholderRE {
+		if i := strings.Index(s, ph); i >= 0 && (at < 0 || i < at) {
+			at, which = i, ph
+		}
+	}
+	return at, which
+}
+
+// CompareOutputs checks the output blocks of the guides in dir (a tutorial's folder: README.md and
+// README.zh-CN.md) against what the programs really printed: got maps an output's name to a program's
+// whole standard output. It reports every block that does not match, every block no test captured (a
+// name missing from got), and every name in got that no guide shows.
+func CompareOutputs(dir string, got map[string]string) []error {
+	var errs []error
+	shown := map[string]bool{}
+	for _, name := range guideNames {
+		path := filepath.Join(dir, name)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		outs, err := Outputs(path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		path = display(path)
+		for _, n := range sortedKeys(outs) {
+			b := outs[n]
+			shown[n] = true
+			out, ok := got[n]
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s:%d: output %q is shown but no test captures it: add it to the test that calls guide.CompareOutputs", path, b.Line, n))
+				continue
+			}
+			if err := matchOutput(b.Body, out); err != nil {
+				errs = append(errs, fmt.Errorf("%s:%d: output %q is not what the program printed: %v\nthe program printed:\n%s", path, b.Line, n, err, out))
+			}
+		}
+	}
+	for _, n := range sortedKeys(got) {
+		if !shown[n] {
+			errs = append(errs, fmt.Errorf("%s: no guide shows output %q (<!-- output: %s --> then a fenced block)", display(dir), n, n))
+		}
+	}
+	return errs
+}
+
+func matchOutput(want, got string) error {
+	w := splitLines(strings.TrimRight(want, "\n"))
+	g := splitLines(strings.TrimRight(got, "\n"))
+	for i := 0; i < len(w) || i < len(g); i++ {
+		switch {
+		case i >= len(g):
+			return fmt.Errorf("line %d: the guide shows %q, the program printed no more lines", i+1, w[i])
+		case i >= len(w):
+			return fmt.Errorf("line %d: the program printed %q, the guide shows no more lines", i+1, g[i])
+		case !MatchLine(w[i], g[i]):
+			return fmt.Errorf("line %d: the guide shows %q, the program printed %q", i+1, w[i], g[i])
+		}
+	}
+	return nil
+}
+
+// display returns path relative to the repository root when it can, for messages.
+func display(path string) string {
+	root, err := Root()
+	if err != nil {
+		return path
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(root, abs); err == nil && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
+	}
+	return path
+}
+
+func splitLines(s string) []string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.Split(s, "\n")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// equalFile reports whether the file at path holds text already.
+func equalFile(path, text string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && bytes.Equal(b, []byte(text))
+}
+
+// WriteAll rewrites the code blocks of every guide under root and returns the guides it changed, and
+// the problems it could not fix (a missing file or region).
+func WriteAll(root string) (changed []string, errs []error) {
+	guides, err := Guides(root)
+	if err != nil {
+		return nil, []error{err}
+	}
+	for _, g := range guides {
+		text, gerrs := Sync(root, g, true)
+		errs = append(errs, gerrs...)
+		path := filepath.Join(root, filepath.FromSlash(g))
+		if text == "" || equalFile(path, text) {
+			continue
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		changed = append(changed, g)
+	}
+	return changed, errs
+}
+
+// CheckAll checks the code blocks of every guide under root without changing them.
+func CheckAll(root string) []error {
+	guides, err := Guides(root)
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for _, g := range guides {
+		_, gerrs := Sync(root, g, false)
+		errs = append(errs, gerrs...)
+	}
+	return errs
+}
