@@ -221,11 +221,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				ContentType: "text/plain",
 				Body:        []byte(body),
 			})
-		if errors.Is(err, amqp.ErrClosed) {
-			stopErr = closeReason(closed)
-			break
-		} else if err != nil {
-			stopErr = fmt.Errorf("publish: %w", err)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				stopErr = errors.New("interrupted")
+			case errors.Is(err, amqp.ErrClosed):
+				stopErr = closeReason(closed)
+			default:
+				stopErr = fmt.Errorf("publish: %w", err)
+			}
 			break
 		}
 		outstanding[seq] = body
@@ -261,15 +265,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// closeReason says why the confirms channel closed: the library closes it when the channel or the
-// connection closes.
+// closeReason says why the channel closed, once the library has closed the confirms channel or
+// refused a publish with ErrClosed: the channel is shutting down, and the close listener gets the
+// broker's reason (or is closed, after a clean close) before the shutdown ends.
 func closeReason(closed <-chan *amqp.Error) error {
-	select {
-	case e := <-closed:
-		if e != nil {
-			return fmt.Errorf("channel closed by the broker or connection lost: %s", e.Reason)
-		}
-	default:
+	if e, ok := <-closed; ok && e != nil {
+		return fmt.Errorf("channel closed by the broker or connection lost: %s", e.Reason)
 	}
 	return errors.New("channel closed before every message was confirmed")
 }

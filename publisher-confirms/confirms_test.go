@@ -1,0 +1,226 @@
+// End-to-end tests of the Publisher Confirms programs: real processes against the real broker.
+package publisherconfirms_test
+
+import (
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(e2e.Main(m,
+		"publisher-confirms/publish-individually",
+		"publisher-confirms/publish-batches",
+		"publisher-confirms/publish-async"))
+}
+
+var programs = []string{"publish-individually", "publish-batches", "publish-async"}
+
+// strategyArgs are the extra flags each strategy gets in the tests: small batches and windows, so a
+// few hundred messages still make several of them.
+var strategyArgs = map[string][]string{
+	"publish-batches": {"-batch-size", "64"},
+	"publish-async":   {"-window", "128"},
+}
+
+var summary = regexp.MustCompile(`^Published ([0-9,]+) messages (individually|in batch|and handled confirms asynchronously) in [0-9,]+ ms \([0-9,]+ msg/s\)$`)
+
+// declareQueue declares a fresh queue named after the test and program, with args, deleted at the end.
+func declareQueue(t *testing.T, prog string, args amqp.Table) string {
+	t.Helper()
+	name := "pc-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + prog
+	e2e.DeleteQueue(t, name)
+	if _, err := e2e.Channel(t).QueueDeclare(name, false, false, false, false, args); err != nil {
+		t.Fatalf("declare %s: %v", name, err)
+	}
+	t.Cleanup(func() { e2e.DeleteQueue(t, name) })
+	return name
+}
+
+func run(t *testing.T, prog string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return e2e.Run(t, prog, nil, append(append([]string{}, strategyArgs[prog]...), args...)...)
+}
+
+func TestAllConfirmed(t *testing.T) {
+	for _, prog := range programs {
+		t.Run(prog, func(t *testing.T) {
+			q := declareQueue(t, prog, nil)
+			out, errOut, code := run(t, prog, "-count", "500", "-queue", q)
+			if code != 0 || errOut != "" {
+				t.Fatalf("exit %d, stderr %q, stdout %q", code, errOut, out)
+			}
+			if m := summary.FindStringSubmatch(out); m == nil || m[1] != "500" {
+				t.Errorf("stdout = %q, want one summary line for 500 messages", out)
+			}
+			if n, _ := e2e.QueueCounts(t, q); n != 500 {
+				t.Errorf("queue %s holds %d messages, want 500", q, n)
+			}
+			// The bodies are the message numbers, in order.
+			ch := e2e.Channel(t)
+			for _, want := range []string{"1", "2", "3"} {
+				msg, ok, err := ch.Get(q, true)
+				if err != nil || !ok || string(msg.Body) != want {
+					t.Fatalf("get from %s: body %q ok=%v err=%v, want %q", q, msg.Body, ok, err, want)
+				}
+			}
+		})
+	}
+}
+
+// Without -queue each program publishes to a fresh exclusive queue of its own, as the tutorial does.
+func TestOwnQueue(t *testing.T) {
+	for _, prog := range programs {
+		t.Run(prog, func(t *testing.T) {
+			out, errOut, code := run(t, prog, "-count", "200")
+			if code != 0 || errOut != "" || !summary.MatchString(out) {
+				t.Fatalf("exit %d, stderr %q, stdout %q", code, errOut, out)
+			}
+		})
+	}
+}
+
+// A queue that holds at most 300 messages and rejects publishes beyond that: the broker nacks the other
+// 700, and each program says so, by message, and fails.
+func TestRejectPublishNacks(t *testing.T) {
+	for _, prog := range programs {
+		t.Run(prog, func(t *testing.T) {
+			q := declareQueue(t, prog, amqp.Table{"x-max-length": 300, "x-overflow": "reject-publish"})
+			out, errOut, code := run(t, prog, "-count", "1000", "-queue", q)
+			e2e.CheckCleanError(t, errOut, code)
+			want := prog + ": 700 of 1,000 messages not confirmed: 700 nacked (messages 301, 302, 303, 304, 305, ...)\n"
+			if errOut != want {
+				t.Errorf("stderr = %q\nwant     %q", errOut, want)
+			}
+			if m := summary.FindStringSubmatch(out); m == nil || m[1] != "1,000" {
+				t.Errorf("stdout = %q, want the summary for 1,000 published messages", out)
+			}
+			if n, _ := e2e.QueueCounts(t, q); n != 300 {
+				t.Errorf("queue %s holds %d messages, want 300", q, n)
+			}
+		})
+	}
+}
+
+// freePort is a local TCP port nothing listens on.
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestBadInput(t *testing.T) {
+	const secret = "s3cret-pw"
+	u, err := url.Parse(broker.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := *u
+	down.User = url.UserPassword("guest", secret)
+	down.Host = freePort(t)
+	wrongPW := *u
+	wrongPW.User = url.UserPassword("guest", secret)
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"broker down", []string{"AMQP_URL=" + down.String()}, nil, "connection refused"},
+		{"malformed url", []string{"AMQP_URL=amqp://guest:" + secret + "@localhost:notaport/"}, nil, "not a valid AMQP URL"},
+		{"wrong password", []string{"AMQP_URL=" + wrongPW.String()}, nil, "wrong user name or password"},
+		{"missing queue", nil, []string{"-queue", "pc-no-such-queue"}, `queue "pc-no-such-queue" does not exist`},
+		{"bad flag", nil, []string{"-count", "0"}, "at least 1"},
+	}
+	for _, c := range cases {
+		for _, prog := range programs {
+			t.Run(c.name+"/"+prog, func(t *testing.T) {
+				out, errOut, code := e2e.Run(t, prog, c.env, c.args...)
+				e2e.CheckCleanError(t, errOut, code, secret)
+				if !strings.HasPrefix(errOut, prog+": ") || !strings.Contains(errOut, c.want) {
+					t.Errorf("stderr = %q, want %q prefix and %q", errOut, prog+": ", c.want)
+				}
+				if out != "" {
+					t.Errorf("stdout = %q, want nothing", out)
+				}
+			})
+		}
+	}
+}
+
+// startPublishing starts prog on a queue of the test's with far more messages than it can publish
+// before the test stops it, and returns once the queue has received some (the program is mid-run).
+func startPublishing(t *testing.T, prog string) (*e2e.Proc, string) {
+	t.Helper()
+	q := declareQueue(t, prog, nil)
+	p := e2e.Start(t, prog, nil, append(append([]string{}, strategyArgs[prog]...), "-count", "10000000", "-queue", q)...)
+	ch := e2e.Channel(t)
+	e2e.WaitFor(t, "the first messages in "+q, func() bool {
+		qi, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
+		if err != nil {
+			t.Fatalf("passive declare %s: %v", q, err)
+		}
+		return qi.Messages > 0
+	})
+	return p, q
+}
+
+// The broker closes the program's connection mid-run (as when a node goes down or an operator closes
+// it): the messages in flight are reported as unconfirmed, the rest as not published, and it fails.
+func TestConnectionClosedMidRun(t *testing.T) {
+	for _, prog := range programs {
+		t.Run(prog, func(t *testing.T) {
+			p, _ := startPublishing(t, prog)
+
+			// broker.Dial names the connection after the program; find it and close it.
+			var pid string
+			for _, line := range strings.Split(e2e.Ctl(t, "list_connections", "-q", "pid", "client_properties"), "\n") {
+				if strings.Contains(line, `"publisher-confirms/`+prog+`"`) {
+					pid = strings.Fields(line)[0]
+				}
+			}
+			if pid == "" {
+				t.Fatalf("no connection named publisher-confirms/%s", prog)
+			}
+			e2e.Ctl(t, "close_connection", pid, "closed by the test")
+
+			code := p.Wait()
+			errOut := p.Stderr()
+			e2e.CheckCleanError(t, errOut, code)
+			if !regexp.MustCompile(`^` + prog + `: [0-9,]+ of 10,000,000 messages not confirmed: .*not published: ` +
+				`channel closed by the broker or connection lost: CONNECTION_FORCED - closed by the test\n$`).MatchString(errOut) {
+				t.Errorf("stderr = %q", errOut)
+			}
+			if !summary.MatchString(p.Stdout()) {
+				t.Errorf("stdout = %q, want the summary line", p.Stdout())
+			}
+		})
+	}
+}
+
+// Ctrl+C mid-run: publishing stops, what was not confirmed is reported, and the exit status says so.
+func TestInterrupted(t *testing.T) {
+	for _, prog := range programs {
+		t.Run(prog, func(t *testing.T) {
+			p, _ := startPublishing(t, prog)
+			p.Interrupt()
+			code := p.Wait()
+			errOut := p.Stderr()
+			e2e.CheckCleanError(t, errOut, code)
+			if !regexp.MustCompile(`^` + prog + `: [0-9,]+ of 10,000,000 messages not confirmed: .*not published: interrupted\n$`).MatchString(errOut) {
+				t.Errorf("stderr = %q", errOut)
+			}
+		})
+	}
+}
