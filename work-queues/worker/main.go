@@ -18,8 +18,12 @@
 // redelivery. So a task is acknowledged only when done, and never lost; it may be worked on twice,
 // which is why tasks should be safe to repeat.
 //
-// If the broker closes the channel under it (broker stopped, queue deleted), the worker exits 1 with
-// the reason. The broker is taken from AMQP_URL (default amqp://guest:guest@localhost:5672/).
+// If the broker closes the channel under it (broker stopped, connection lost), or cancels its consumer
+// (queue deleted), the worker exits 1 with the reason. When the channel closes mid-task, the task is
+// dropped at once, not finished: the worker could not acknowledge it any more, and the broker gives it
+// to another worker.
+//
+// The broker is taken from AMQP_URL (default amqp://guest:guest@localhost:5672/).
 package main
 
 import (
@@ -158,13 +162,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			fmt.Fprintf(stdout, " [x] Received %s%s\n", d.Body, redelivered)
 
-			if err := work(ctx, d.Body, *dot); err != nil {
-				// Stopped mid-task: hand the task back, unfinished, for another worker.
+			if err := work(ctx, closed, d.Body, *dot); errors.Is(err, context.Canceled) {
+				// Told to stop mid-task: hand the task back, unfinished, for another worker.
 				if err := stopConsuming(ch, conn, consumer, &d); err != nil {
 					return err
 				}
 				fmt.Fprintln(stdout, " [x] Interrupted, task requeued")
 				return nil
+			} else if err != nil {
+				// The channel closed mid-task: we could not acknowledge the task any more, and the
+				// broker gives it to another worker, so there is no point finishing it.
+				return err
 			}
 			fmt.Fprintln(stdout, " [x] Done")
 
@@ -181,14 +189,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // region work
-// work stands for a real, time-consuming task: one dot of work per dot in the body. It stops early,
-// returning ctx's error, when ctx is cancelled.
-func work(ctx context.Context, body []byte, dot time.Duration) error {
+// work stands for a real, time-consuming task: one dot of work per dot in the body. It stops early
+// when ctx is cancelled (returning ctx's error), or when the channel closes (returning why).
+func work(ctx context.Context, closed <-chan *amqp.Error, body []byte, dot time.Duration) error {
 	timer := time.NewTimer(time.Duration(bytes.Count(body, []byte("."))) * dot)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case reason, ok := <-closed:
+		return lostError(reason, ok)
 	case <-timer.C:
 		return nil
 	}
@@ -231,11 +241,16 @@ func stopConsuming(ch *amqp.Channel, conn *amqp.Connection, consumer string, unf
 func closedError(closed <-chan *amqp.Error) error {
 	select {
 	case reason, ok := <-closed:
-		if ok && reason != nil {
-			return fmt.Errorf("connection to broker lost: %s", reason.Reason)
-		}
-		return errors.New("connection to broker lost: the channel was closed")
+		return lostError(reason, ok)
 	default:
 		return errors.New("the broker cancelled the consumer: was the queue deleted?")
 	}
+}
+
+// lostError is the error for a channel that closed, with the broker's reason when there is one.
+func lostError(reason *amqp.Error, ok bool) error {
+	if ok && reason != nil {
+		return fmt.Errorf("connection to broker lost: %s", reason.Reason)
+	}
+	return errors.New("connection to broker lost: the channel was closed")
 }
