@@ -232,7 +232,11 @@ func TestTranslationsMatch(t *testing.T) {
 		}
 		var out []string
 		for _, b := range blocks {
-			out = append(out, b.Kind+" "+b.File+"#"+b.Region+b.Name)
+			if b.Kind == "code" {
+				out = append(out, "code "+b.File+"#"+b.Region)
+			} else {
+				out = append(out, "output "+b.Name)
+			}
 		}
 		return out
 	}

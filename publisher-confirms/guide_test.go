@@ -1,0 +1,25 @@
+package publisherconfirms_test
+
+import (
+	"testing"
+
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/guide"
+)
+
+// TestGuideOutput runs the three programs as the guide does (README.md, README.zh-CN.md), with fewer
+// messages to keep the test short, and checks the guide's output blocks against what they print. The
+// blocks hold <n> placeholders for the figures, which vary from run to run.
+func TestGuideOutput(t *testing.T) {
+	got := map[string]string{}
+	for _, prog := range []string{"publish-individually", "publish-batches", "publish-async"} {
+		out, errOut, code := e2e.Run(t, prog, nil, "-count", "300")
+		if code != 0 || errOut != "" {
+			t.Fatalf("%s: exit %d, stderr %q", prog, code, errOut)
+		}
+		got[prog] = out
+	}
+	for _, err := range guide.CompareOutputs(".", got) {
+		t.Error(err)
+	}
+}
