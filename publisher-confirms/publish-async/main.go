@@ -136,10 +136,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// settle records the broker's confirm for one sequence number.
 	settle := func(c amqp.Confirmation) {
 		// Returns come before their ack: take any that arrived, so the ack below is judged right.
+		// (A closed channel never blocks a receive: stop at the first zero value it gives.)
 		for drained := false; !drained; {
 			select {
-			case r := <-returns:
-				returned[string(r.Body)] = true
+			case r, ok := <-returns:
+				if ok {
+					returned[string(r.Body)] = true
+				} else {
+					drained = true
+				}
 			default:
 				drained = true
 			}
