@@ -531,3 +531,74 @@ ch.basic_consume(queue="task_queue", on_message_callback=callback)
 ch.start_consuming()
 conn.close()
 `
+
+// The queue deleted under an idle worker: the broker cancels its consumer, and the worker exits 1
+// saying so, rather than waiting forever for tasks that cannot come.
+func TestQueueDeletedUnderWorker(t *testing.T) {
+	reset(t)
+	w := worker(t)
+	e2e.DeleteQueue(t, queue)
+	code := w.Wait()
+	e2e.CheckCleanError(t, w.Stderr(), code)
+	if !strings.Contains(w.Stderr(), "cancelled the consumer") {
+		t.Errorf("stderr = %q", w.Stderr())
+	}
+}
+
+// The connection closed under a worker mid-task (here by rabbitmqctl, as an operator or a network
+// failure might): the worker stops at once and exits 1 with the reason, and the task, never
+// acknowledged, is back in the queue.
+func TestConnectionClosedMidTask(t *testing.T) {
+	reset(t)
+	w := worker(t, "-dot", "1h")
+	task := unique(t, "orphan", 1)
+	newTask(t, task)
+	w.WaitLine(" [x] Received " + task)
+
+	out := e2e.Ctl(t, "list_connections", "pid", "client_properties")
+	closedAny := false
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "work-queues/worker") {
+			pid := strings.Fields(line)[0]
+			e2e.Ctl(t, "close_connection", pid, "closed by the test")
+			closedAny = true
+		}
+	}
+	if !closedAny {
+		t.Fatalf("no worker connection in list_connections:\n%s", out)
+	}
+	code := w.Wait()
+	e2e.CheckCleanError(t, w.Stderr(), code)
+	if !strings.Contains(w.Stderr(), "connection to broker lost") || !strings.Contains(w.Stderr(), "closed by the test") {
+		t.Errorf("stderr = %q", w.Stderr())
+	}
+	if strings.Contains(w.Stdout(), "Done") {
+		t.Errorf("the worker finished the task after losing its connection:\n%s", w.Stdout())
+	}
+	waitCounts(t, 1, 0)
+}
+
+// A task the broker refuses is not "sent": with a policy that caps task_queue at zero messages and
+// rejects what would not fit, the broker nacks the publish, and new_task exits 1 saying so.
+func TestNewTaskNacked(t *testing.T) {
+	reset(t)
+	const policy = "workqueues-test-reject"
+	e2e.Ctl(t, "set_policy", "--apply-to", "queues", policy, "^"+queue+"$", `{"max-length":0,"overflow":"reject-publish"}`)
+	t.Cleanup(func() { e2e.Ctl(t, "clear_policy", policy) })
+	// Declare the queue so the policy is in force before new_task publishes.
+	if _, err := e2e.Channel(t).QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	e2e.WaitFor(t, "the policy to apply to "+queue, func() bool {
+		return strings.Contains(e2e.Ctl(t, "list_queues", "name", "policy"), policy)
+	})
+
+	out, errOut, code := e2e.Run(t, "new_task", nil, unique(t, "refused", 1))
+	e2e.CheckCleanError(t, errOut, code)
+	if !strings.Contains(errOut, "new_task: publish: the broker refused the task (nack)") {
+		t.Errorf("stderr = %q", errOut)
+	}
+	if out != "" {
+		t.Errorf("stdout = %q, want nothing: the task was not sent", out)
+	}
+}
