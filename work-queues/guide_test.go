@@ -1,8 +1,10 @@
 package workqueues_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/guide"
@@ -81,10 +83,17 @@ func guideStop(t *testing.T, w *e2e.Proc) string {
 func guideListQueues(t *testing.T) string {
 	t.Helper()
 	var out string
-	e2e.WaitFor(t, "task_queue to hold 0 ready, 1 unacknowledged", func() bool {
+	deadline := time.Now().Add(e2e.LineTimeout)
+	for {
 		out = e2e.Ctl(t, "list_queues", "name", "messages_ready", "messages_unacknowledged")
-		return strings.Contains(out, "\ntask_queue\t0\t1\n") || strings.HasSuffix(out, "\ntask_queue\t0\t1")
-	})
+		if slices.Contains(strings.Split(out, "\n"), "task_queue\t0\t1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task_queue does not hold 0 ready and 1 unacknowledged message; list_queues says:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	var keep []string
 	for i, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		if i < 3 || strings.HasPrefix(line, "task_queue\t") {
