@@ -20,8 +20,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -226,11 +228,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// region report
 	// Whatever is still outstanding was never confirmed: say so, by message.
-	for seq := uint64(1); len(outstanding) > 0; seq++ {
-		if body, ok := outstanding[seq]; ok {
-			tally.unconfirmed.add(body)
-			delete(outstanding, seq)
-		}
+	for _, seq := range slices.Sorted(maps.Keys(outstanding)) {
+		tally.unconfirmed.add(outstanding[seq])
 	}
 	tally.notPublished = *count - tally.published
 	fmt.Fprintf(stdout, "Published %s messages individually in %s ms (%s msg/s)\n",
