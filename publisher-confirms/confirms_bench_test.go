@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,8 @@ import (
 // TestMain have it, which would measure the detector), as processes, against the broker at AMQP_URL.
 //
 //	go test -run '^$' -bench . -benchtime 1x -count 5 ./publisher-confirms/
+//
+// Add -cpu 1,2 to measure with the client (programs and baseline alike) on one core and on two.
 //
 // Each iteration measures the no-confirm baseline and the strategies side by side, on the same queue,
 // so the ratios compare runs made under the same load. Take the medians over -count runs: the machine
@@ -67,6 +70,9 @@ var elapsedMs = regexp.MustCompile(` in ([0-9,]+) ms `)
 func runProgram(b *testing.B, name string, args ...string) (time.Duration, int64) {
 	b.Helper()
 	cmd := exec.Command(benchBin(b, name), args...)
+	// The programs run with the benchmark's GOMAXPROCS, as the in-process baseline does, so that
+	// -cpu 1,2 compares like with like. (On 2 cores shared with the broker, 1 is often faster.)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(runtime.GOMAXPROCS(0)))
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {

@@ -224,3 +224,39 @@ func TestInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// The queue is deleted mid-run: the default exchange has nowhere to route the messages after that, so
+// the broker returns them (mandatory) and then acks them. They are reported as returned, not confirmed.
+func TestQueueDeletedMidRunReturns(t *testing.T) {
+	// Enough messages that the queue is deleted well before the end, few enough to end in seconds.
+	counts := map[string]string{"publish-individually": "20,000", "publish-batches": "200,000", "publish-async": "200,000"}
+	for _, prog := range programs {
+		t.Run(prog, func(t *testing.T) {
+			q := declareQueue(t, prog, nil)
+			count := counts[prog]
+			p := e2e.Start(t, prog, nil, append(append([]string{}, strategyArgs[prog]...),
+				"-count", strings.ReplaceAll(count, ",", ""), "-queue", q)...)
+			ch := e2e.Channel(t)
+			e2e.WaitFor(t, "the first messages in "+q, func() bool {
+				qi, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
+				if err != nil {
+					t.Fatalf("passive declare %s: %v", q, err)
+				}
+				return qi.Messages > 0
+			})
+			if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+				t.Fatalf("delete %s: %v", q, err)
+			}
+			code := p.Wait()
+			errOut := p.Stderr()
+			e2e.CheckCleanError(t, errOut, code)
+			m := regexp.MustCompile(`^` + prog + `: ([0-9,]+) of ` + count + ` messages not confirmed: ([0-9,]+) returned as unroutable \(messages [0-9]+, [0-9]+, [0-9]+, [0-9]+, [0-9]+, \.\.\.\)\n$`).FindStringSubmatch(errOut)
+			if m == nil || m[1] != m[2] {
+				t.Errorf("stderr = %q", errOut)
+			}
+			if !strings.HasPrefix(p.Stdout(), "Published "+count+" messages") {
+				t.Errorf("stdout = %q", p.Stdout())
+			}
+		})
+	}
+}
