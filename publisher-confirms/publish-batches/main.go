@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	go run ./publisher-confirms/publish-batches [-count 50000] [-batch-size 100] [-timeout 30s] [-queue NAME]
+//	go run ./publisher-confirms/publish-batches [-count 50000] [-batch-size 100] [-timeout 60s] [-queue NAME]
 //
 // Without -queue, it publishes to a fresh server-named exclusive queue, as the tutorial does; with -queue,
 // to that existing queue as it is (its length limit, overflow behaviour and other arguments stay in
@@ -48,9 +48,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("publish-batches", flag.ContinueOnError)
 	count := flags.Int("count", 50000, "how many messages to publish")
 	batchSize := flags.Int("batch-size", 100, "how many messages to publish before waiting for their confirms")
-	// The default is above the connection heartbeat (10s), so a dead connection is detected and reported
-	// as lost before a confirm times out.
-	timeout := flags.Duration("timeout", 30*time.Second, "how long to wait for the next confirm")
+	// A busy broker may take seconds to confirm. The default is well above the connection heartbeat:
+	// amqp091-go gives up on a silent connection after three heartbeat intervals (3 x 10s), and it is
+	// better told as "connection lost" than as a confirm timeout.
+	timeout := flags.Duration("timeout", 60*time.Second, "how long to wait for the next confirm")
 	queue := flags.String("queue", "", "publish to this existing queue (default: a fresh exclusive queue)")
 	if err := flags.Parse(args); err != nil {
 		return err
