@@ -22,6 +22,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/guide"
 )
 
 // LineTimeout is how long WaitLine waits for a line before failing the test. It is generous: the
@@ -30,11 +31,16 @@ const LineTimeout = 60 * time.Second
 
 // RepoRoot is the module's root folder (where go.mod is).
 func RepoRoot() string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	root, err := guide.Root()
 	if err != nil {
-		panic("e2e: go env GOMOD: " + err.Error())
+		panic("e2e: " + err.Error())
 	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
+	return root
+}
+
+// brokerScript is scripts/broker.sh with args; it acts on the broker at the AMQP_URL the tests see.
+func brokerScript(args ...string) *exec.Cmd {
+	return exec.Command("bash", append([]string{filepath.Join(RepoRoot(), "scripts", "broker.sh")}, args...)...)
 }
 
 // Main is a TestMain body: it checks that a broker answers (failing loudly when none does), builds the
@@ -302,8 +308,7 @@ func Broker(t testing.TB, command string) {
 		t.Skipf("the broker at %s was not started by scripts/broker.sh, so this test cannot stop it; "+
 			"run the tests with `make test` on a machine with no broker running", broker.Redact(broker.URL()))
 	}
-	cmd := exec.Command("bash", filepath.Join(RepoRoot(), "scripts", "broker.sh"), command)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := brokerScript(command).CombinedOutput(); err != nil {
 		t.Fatalf("scripts/broker.sh %s: %v\n%s", command, err, out)
 	}
 }
@@ -326,8 +331,7 @@ func PythonWithPika(t testing.TB) string {
 // its output: for what a passive declare cannot tell (unacknowledged counts, closing a connection).
 func Ctl(t testing.TB, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("bash", append([]string{filepath.Join(RepoRoot(), "scripts", "broker.sh"), "ctl"}, args...)...)
-	out, err := cmd.CombinedOutput()
+	out, err := brokerScript(append([]string{"ctl"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -353,7 +357,6 @@ func ownBroker() bool {
 func EnsureBroker(t testing.TB) {
 	t.Helper()
 	t.Cleanup(func() {
-		cmd := exec.Command("bash", filepath.Join(RepoRoot(), "scripts", "broker.sh"), "start")
-		_ = cmd.Run()
+		_ = brokerScript("start").Run()
 	})
 }
