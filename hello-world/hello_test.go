@@ -3,7 +3,6 @@ package helloworld_test
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -108,26 +107,6 @@ func TestReceiveBrokerStoppedUnderIt(t *testing.T) {
 	}
 }
 
-// brokerURL returns AMQP_URL changed by edit, for the bad-input cases.
-func brokerURL(t *testing.T, edit func(u *url.URL)) string {
-	u, err := url.Parse(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	edit(u)
-	return u.String()
-}
-
-// freePort is a local TCP port nothing listens on.
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func TestBadInput(t *testing.T) {
 	const secret = "s3cret-pw"
 	cases := []struct {
@@ -135,15 +114,15 @@ func TestBadInput(t *testing.T) {
 		url  string
 		want string
 	}{
-		{"broker down", brokerURL(t, func(u *url.URL) {
+		{"broker down", e2e.BrokerURL(t, func(u *url.URL) {
 			u.User = url.UserPassword("guest", secret)
-			u.Host = freePort(t)
+			u.Host = e2e.FreeAddr(t)
 		}), "connection refused"},
 		{"malformed url", "amqp://guest:" + secret + "@localhost:notaport/", "not a valid AMQP URL"},
 		{"not amqp", "http://guest:" + secret + "@localhost/", "not a valid AMQP URL"},
-		{"wrong password", brokerURL(t, func(u *url.URL) { u.User = url.UserPassword("guest", secret) }),
+		{"wrong password", e2e.BrokerURL(t, func(u *url.URL) { u.User = url.UserPassword("guest", secret) }),
 			"wrong user name or password"},
-		{"missing vhost", brokerURL(t, func(u *url.URL) { u.Path = "/no-such-vhost" }), "virtual host does not exist"},
+		{"missing vhost", e2e.BrokerURL(t, func(u *url.URL) { u.Path = "/no-such-vhost" }), "virtual host does not exist"},
 	}
 	for _, c := range cases {
 		for _, prog := range []string{"send", "receive"} {

@@ -2,7 +2,6 @@
 package publisherconfirms_test
 
 import (
-	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -110,16 +109,6 @@ func TestRejectPublishNacks(t *testing.T) {
 	}
 }
 
-// freePort is a local TCP port nothing listens on.
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func TestBadInput(t *testing.T) {
 	const secret = "s3cret-pw"
 	u, err := url.Parse(broker.URL())
@@ -128,7 +117,7 @@ func TestBadInput(t *testing.T) {
 	}
 	down := *u
 	down.User = url.UserPassword("guest", secret)
-	down.Host = freePort(t)
+	down.Host = e2e.FreeAddr(t)
 	wrongPW := *u
 	wrongPW.User = url.UserPassword("guest", secret)
 	cases := []struct {

@@ -5,7 +5,6 @@ package workqueues_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -381,19 +380,10 @@ func TestFairDispatch(t *testing.T) {
 
 // freeURL is AMQP_URL pointing at a local port nothing listens on, with a password to look for.
 func freeURL(t *testing.T, secret string) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	u, err := url.Parse(broker.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.UserPassword("guest", secret)
-	u.Host = addr
-	return u.String()
+	return e2e.BrokerURL(t, func(u *url.URL) {
+		u.User = url.UserPassword("guest", secret)
+		u.Host = e2e.FreeAddr(t)
+	})
 }
 
 // Broker down: one clear line, non-zero exit, no password shown.

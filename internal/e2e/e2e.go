@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -311,6 +312,29 @@ func Broker(t testing.TB, command string) {
 	if out, err := brokerScript(command).CombinedOutput(); err != nil {
 		t.Fatalf("scripts/broker.sh %s: %v\n%s", command, err, out)
 	}
+}
+
+// BrokerURL returns AMQP_URL changed by edit: for the bad-input cases (a wrong password, a missing
+// vhost, a broker that is down).
+func BrokerURL(t testing.TB, edit func(u *url.URL)) string {
+	t.Helper()
+	u, err := url.Parse(broker.URL())
+	if err != nil {
+		t.Fatalf("AMQP_URL: %v", err)
+	}
+	edit(u)
+	return u.String()
+}
+
+// FreeAddr is a local address (127.0.0.1:port) that nothing listens on: a broker that is down.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // PythonWithPika returns a Python interpreter that can import pika (the seed texts' client), for the
