@@ -2,9 +2,11 @@
 package publisherconfirms_test
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -247,5 +249,77 @@ func TestQueueDeletedMidRunReturns(t *testing.T) {
 				t.Errorf("stdout = %q", p.Stdout())
 			}
 		})
+	}
+}
+
+// The broker stops confirming: the queue process is suspended mid-run (as a queue stuck behind a slow
+// disk or a busy node would be), so the messages in flight get no confirm. After -timeout each program
+// reports them as unconfirmed, the rest as not published, and fails. When the queue runs again it takes
+// them all: unconfirmed means "not known to be safe", not "lost", which is why republishing them can
+// make duplicates.
+func TestNoConfirmWithinTimeout(t *testing.T) {
+	// In flight when the queue stops, at most: the one message waited for, the batch (part of it may have
+	// been confirmed before), the window (always full: async keeps publishing until it is).
+	inFlight := map[string][2]int{"publish-individually": {1, 1}, "publish-batches": {1, 64}, "publish-async": {128, 128}}
+	for _, prog := range programs {
+		t.Run(prog, func(t *testing.T) {
+			q := declareQueue(t, prog, nil)
+			p := e2e.Start(t, prog, nil, append(append([]string{}, strategyArgs[prog]...),
+				"-count", "10000000", "-timeout", "2s", "-queue", q)...)
+			// Suspend the queue only once the program has checked it (a passive declare asks the queue
+			// process, and would wait for it) and is publishing.
+			ch := e2e.Channel(t)
+			e2e.WaitFor(t, "the first messages in "+q, func() bool {
+				qi, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
+				if err != nil {
+					t.Fatalf("passive declare %s: %v", q, err)
+				}
+				return qi.Messages > 0
+			})
+			queueProcess(t, q, "suspend")
+			resumed := false
+			t.Cleanup(func() {
+				if !resumed {
+					queueProcess(t, q, "resume")
+				}
+			})
+
+			code := p.Wait()
+			errOut := p.Stderr()
+			e2e.CheckCleanError(t, errOut, code)
+			e := regexp.MustCompile(`^` + prog + `: [0-9,]+ of 10,000,000 messages not confirmed: ([0-9]+)` +
+				` unconfirmed \(messages [0-9, .]+\), [0-9,]+ not published: no confirm within 2s\n$`).FindStringSubmatch(errOut)
+			if e == nil {
+				t.Errorf("stderr = %q", errOut)
+			} else if n, _ := strconv.Atoi(e[1]); n < inFlight[prog][0] || n > inFlight[prog][1] {
+				t.Errorf("%d unconfirmed, want %d to %d: stderr = %q", n, inFlight[prog][0], inFlight[prog][1], errOut)
+			}
+			m := summary.FindStringSubmatch(p.Stdout())
+			if m == nil {
+				t.Fatalf("stdout = %q, want the summary line", p.Stdout())
+			}
+
+			// Once the queue runs again, it holds every message published, the unconfirmed ones too.
+			queueProcess(t, q, "resume")
+			resumed = true
+			published, _ := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+			e2e.WaitFor(t, m[1]+" messages in "+q, func() bool {
+				n, _ := e2e.QueueCounts(t, q)
+				return n == published
+			})
+		})
+	}
+}
+
+// queueProcess suspends or resumes the Erlang process of a classic queue on the test's broker, with
+// sys:suspend/1 or sys:resume/1. A suspended queue takes messages into its mailbox but neither stores
+// nor confirms them, and answers nothing (not even a passive declare) until it is resumed.
+func queueProcess(t *testing.T, queue, fn string) {
+	t.Helper()
+	out := e2e.Ctl(t, "eval", fmt.Sprintf(
+		`{ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"%s">>)), sys:%s(amqqueue:get_pid(Q)).`,
+		queue, fn))
+	if strings.TrimSpace(out) != "ok" {
+		t.Fatalf("%s queue %s: %s", fn, queue, out)
 	}
 }
