@@ -3,6 +3,7 @@ package publisherconfirms_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,9 +66,16 @@ func benchBin(b *testing.B, name string) string {
 
 var elapsedMs = regexp.MustCompile(` in ([0-9,]+) ms `)
 
-// runProgram runs a program to its end, requires success, and returns the time it printed (publishing
-// and confirming only, not connecting) and its peak resident memory.
-func runProgram(b *testing.B, name string, args ...string) (time.Duration, int64) {
+// measured is one run: the time it printed (publishing and confirming only, not connecting), the CPU
+// time of the publisher (user and system, connecting included) and of the broker over the whole run
+// (0 when the broker's process cannot be read), and the publisher's peak resident memory.
+type measured struct {
+	elapsed, clientCPU, brokerCPU time.Duration
+	maxRSS                        int64
+}
+
+// runProgram runs a program to its end, requires success, and returns what it measured.
+func runProgram(b *testing.B, name string, args ...string) measured {
 	b.Helper()
 	cmd := exec.Command(benchBin(b, name), args...)
 	// The programs run with the benchmark's GOMAXPROCS, as the in-process baseline does, so that
@@ -75,6 +83,7 @@ func runProgram(b *testing.B, name string, args ...string) (time.Duration, int64
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(runtime.GOMAXPROCS(0)))
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	broker0 := brokerCPU(b)
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("%s %v: %v\nstdout: %s\nstderr: %s", name, args, err, out.String(), errOut.String())
 	}
@@ -86,8 +95,66 @@ func runProgram(b *testing.B, name string, args ...string) (time.Duration, int64
 	if err != nil {
 		b.Fatal(err)
 	}
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
-	return time.Duration(ms) * time.Millisecond, rss * 1024
+	return measured{
+		elapsed:   time.Duration(ms) * time.Millisecond,
+		clientCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
+		brokerCPU: brokerCPU(b) - broker0,
+		maxRSS:    cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024, // KiB on Linux
+	}
+}
+
+var (
+	brokerStatOnce sync.Once
+	brokerStat     string // /proc/PID/stat of the broker's process, or "" when it cannot be read
+)
+
+// brokerCPU is the CPU time (user and system) the broker's process has used so far, read from /proc:
+// the broker's OS process id comes from the broker itself (rabbitmqctl eval 'os:getpid().'). It is 0
+// when that is not a beam.smp process of this machine (a broker in Docker or on another host): the CPU
+// metrics are then left out.
+func brokerCPU(b *testing.B) time.Duration {
+	b.Helper()
+	brokerStatOnce.Do(func() {
+		cmd := exec.Command("bash", "scripts/broker.sh", "ctl", "eval", "os:getpid().")
+		cmd.Dir = e2e.RepoRoot()
+		out, err := cmd.Output()
+		if err != nil {
+			b.Logf("broker CPU not measured: rabbitmqctl eval: %v", err)
+			return
+		}
+		pid := strings.Trim(strings.TrimSpace(string(out)), `"`)
+		if comm, err := os.ReadFile("/proc/" + pid + "/comm"); err != nil || strings.TrimSpace(string(comm)) != "beam.smp" {
+			b.Logf("broker CPU not measured: process %s is not the broker's beam.smp here", pid)
+			return
+		}
+		brokerStat = "/proc/" + pid + "/stat"
+	})
+	if brokerStat == "" {
+		return 0
+	}
+	stat, err := os.ReadFile(brokerStat)
+	if err != nil {
+		b.Fatalf("broker CPU: %v", err)
+	}
+	// Fields 14 and 15 are utime and stime, in clock ticks (100 a second on Linux); the process name
+	// before them is in parentheses and may hold spaces, so count from the closing one.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("broker CPU: cannot parse %s", brokerStat)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// selfCPU is the CPU time this test process has used so far: the publisher's, for the in-process
+// baseline.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchQueue declares (or empties) a queue for the benchmark, holding at most maxLen messages (the oldest
@@ -105,8 +172,9 @@ func benchQueue(b *testing.B, ch *amqp.Channel, name string, maxLen int) {
 // publishNoConfirm is the baseline: the same messages, the same publish call, on a channel not in
 // confirm mode. It ends with a round trip on the channel (a passive declare), which the broker answers
 // only after it has handled every publish before it, so the time covers the broker taking them all.
-func publishNoConfirm(b *testing.B, queue string, count int) time.Duration {
+func publishNoConfirm(b *testing.B, queue string, count int) measured {
 	b.Helper()
+	client0, broker0 := selfCPU(b), brokerCPU(b)
 	conn, err := broker.Dial("publisher-confirms/bench-baseline")
 	if err != nil {
 		b.Fatal(err)
@@ -130,7 +198,95 @@ func publishNoConfirm(b *testing.B, queue string, count int) time.Duration {
 	if _, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil); err != nil {
 		b.Fatalf("passive declare %s: %v", queue, err)
 	}
-	return time.Since(start)
+	elapsed := time.Since(start)
+	return measured{elapsed: elapsed, clientCPU: selfCPU(b) - client0, brokerCPU: brokerCPU(b) - broker0}
+}
+
+// corkedConn holds back what the client writes while corked, and sends it in one write when uncorked.
+type corkedConn struct {
+	net.Conn
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+func (c *corkedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *corkedConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+func (c *corkedConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
+}
+
+// batchSettle is the broker's share of one batch: the median time from the moment a batch of size
+// messages reaches the socket, all of it in one write, to its last confirm. The client's work is all
+// done before the clock starts, so this is the least time a batch of that size can take here, whatever
+// the client: no batch strategy can publish more than size messages per batchSettle.
+func batchSettle(b *testing.B, queue string, size, batches int) time.Duration {
+	b.Helper()
+	var cc *corkedConn
+	conn, err := amqp.DialConfig(broker.URL(), amqp.Config{Dial: func(network, addr string) (net.Conn, error) {
+		c, err := net.DialTimeout(network, addr, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		cc = &corkedConn{Conn: c}
+		return cc, nil
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		b.Fatal(err)
+	}
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, size))
+	ctx := context.Background()
+	times := make([]time.Duration, batches)
+	for i := range times {
+		cc.cork()
+		for j := 1; j <= size; j++ {
+			err := ch.PublishWithContext(ctx, "", queue, true, false, amqp.Publishing{
+				ContentType: "text/plain",
+				Body:        []byte(strconv.Itoa(i*size + j)),
+			})
+			if err != nil {
+				b.Fatalf("publish: %v", err)
+			}
+		}
+		start := time.Now()
+		if err := cc.uncork(); err != nil {
+			b.Fatal(err)
+		}
+		for range size {
+			if c, ok := <-confirms; !ok || !c.Ack {
+				b.Fatalf("confirm %+v, ok=%v", c, ok)
+			}
+		}
+		times[i] = time.Since(start)
+	}
+	return median(times)
 }
 
 // roundTrip is the median time of a synchronous call to the broker: the bound for publishing
@@ -163,34 +319,66 @@ func perSecond(n int, d time.Duration) float64 { return float64(n) / d.Seconds()
 
 // BenchmarkStrategies: the three strategies against the no-confirm baseline, 50,000 messages each
 // (individually: 10,000), side by side in each iteration.
+//
+// Besides the rates and ratios, it reports where the CPU goes (µs of CPU per message, for the broker and
+// for the publisher, when the broker is a process of this machine; *_cores is how many cores a run kept
+// busy on average) and two ceilings, estimates of the best ratio any client could reach against this
+// broker on this machine:
+//   - async_bound: the async rate if every core were busy all the time (all runtime.NumCPU of them) and
+//     confirms cost the publisher nothing, so that a message cost the broker's CPU for a confirmed
+//     message plus the no-confirm publisher's CPU; over the no-confirm rate.
+//   - batches_bound: 100 messages per batch_settle (see batchSettle), over the no-confirm rate: the
+//     broker's own time per batch, with the publisher's time taken as zero.
 func BenchmarkStrategies(b *testing.B) {
 	const queue = "pc-bench"
 	ch := e2e.Channel(b)
 	defer func() { _, _ = ch.QueueDelete(queue, false, false, false) }()
 	count := strconv.Itoa(benchCount)
+	perMsg := func(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
+	cores := func(m measured) float64 {
+		return float64((m.clientCPU + m.brokerCPU).Nanoseconds()) / float64(m.elapsed.Nanoseconds())
+	}
 	for b.Loop() {
 		// The baseline runs before and after the strategies; their mean is the reference.
 		benchQueue(b, ch, queue, benchCount)
 		base1 := publishNoConfirm(b, queue, benchCount)
 		benchQueue(b, ch, queue, benchCount)
-		async, _ := runProgram(b, "publish-async", "-count", count, "-queue", queue)
+		async := runProgram(b, "publish-async", "-count", count, "-queue", queue)
 		benchQueue(b, ch, queue, benchCount)
-		batches, _ := runProgram(b, "publish-batches", "-count", count, "-queue", queue)
+		batches := runProgram(b, "publish-batches", "-count", count, "-queue", queue)
 		benchQueue(b, ch, queue, benchCount)
 		base2 := publishNoConfirm(b, queue, benchCount)
 		benchQueue(b, ch, queue, benchCount)
-		indiv, _ := runProgram(b, "publish-individually", "-count", strconv.Itoa(individuallyCount), "-queue", queue)
+		settle := batchSettle(b, queue, 100, 200)
+		benchQueue(b, ch, queue, benchCount)
+		indiv := runProgram(b, "publish-individually", "-count", strconv.Itoa(individuallyCount), "-queue", queue)
 		rtt := roundTrip(b, ch, queue)
 
-		base := perSecond(benchCount, (base1+base2)/2)
+		base := perSecond(benchCount, (base1.elapsed+base2.elapsed)/2)
 		b.ReportMetric(base, "noconfirm_msg/s")
-		b.ReportMetric(perSecond(benchCount, async), "async_msg/s")
-		b.ReportMetric(perSecond(benchCount, batches), "batches_msg/s")
-		b.ReportMetric(perSecond(individuallyCount, indiv), "individually_msg/s")
-		b.ReportMetric(perSecond(benchCount, async)/base, "async/noconfirm")
-		b.ReportMetric(perSecond(benchCount, batches)/base, "batches/noconfirm")
-		b.ReportMetric(float64(indiv.Microseconds())/individuallyCount, "individually_µs/msg")
+		b.ReportMetric(perSecond(benchCount, async.elapsed), "async_msg/s")
+		b.ReportMetric(perSecond(benchCount, batches.elapsed), "batches_msg/s")
+		b.ReportMetric(perSecond(individuallyCount, indiv.elapsed), "individually_msg/s")
+		b.ReportMetric(perSecond(benchCount, async.elapsed)/base, "async/noconfirm")
+		b.ReportMetric(perSecond(benchCount, batches.elapsed)/base, "batches/noconfirm")
+		b.ReportMetric(float64(indiv.elapsed.Microseconds())/individuallyCount, "individually_µs/msg")
 		b.ReportMetric(float64(rtt.Microseconds()), "roundtrip_µs")
+		b.ReportMetric(float64(settle.Microseconds()), "batch_settle_µs")
+		b.ReportMetric(100/settle.Seconds()/base, "batches_bound")
+		if base1.brokerCPU > 0 {
+			baseClient := perMsg(base1.clientCPU+base2.clientCPU, 2*benchCount)
+			baseBroker := perMsg(base1.brokerCPU+base2.brokerCPU, 2*benchCount)
+			asyncBroker := perMsg(async.brokerCPU, benchCount)
+			b.ReportMetric(baseClient, "noconfirm_client_µs/msg")
+			b.ReportMetric(baseBroker, "noconfirm_broker_µs/msg")
+			b.ReportMetric(perMsg(async.clientCPU, benchCount), "async_client_µs/msg")
+			b.ReportMetric(asyncBroker, "async_broker_µs/msg")
+			b.ReportMetric(perMsg(batches.clientCPU, benchCount), "batches_client_µs/msg")
+			b.ReportMetric(perMsg(batches.brokerCPU, benchCount), "batches_broker_µs/msg")
+			b.ReportMetric((cores(base1)+cores(base2))/2, "noconfirm_cores")
+			b.ReportMetric(cores(async), "async_cores")
+			b.ReportMetric(float64(runtime.NumCPU())*1e6/(asyncBroker+baseClient)/base, "async_bound")
+		}
 	}
 }
 
@@ -202,9 +390,9 @@ func BenchmarkAsyncMemory(b *testing.B) {
 	defer func() { _, _ = ch.QueueDelete(queue, false, false, false) }()
 	for b.Loop() {
 		benchQueue(b, ch, queue, benchCount)
-		_, small := runProgram(b, "publish-async", "-count", "50000", "-queue", queue)
+		small := runProgram(b, "publish-async", "-count", "50000", "-queue", queue).maxRSS
 		benchQueue(b, ch, queue, benchCount)
-		_, large := runProgram(b, "publish-async", "-count", "1000000", "-queue", queue)
+		large := runProgram(b, "publish-async", "-count", "1000000", "-queue", queue).maxRSS
 		b.ReportMetric(float64(small)/(1<<20), "maxrss_50k_MiB")
 		b.ReportMetric(float64(large)/(1<<20), "maxrss_1M_MiB")
 		b.ReportMetric(float64(large)/float64(small), "maxrss_1M/50k")
