@@ -176,14 +176,8 @@ func publishNoConfirm(b *testing.B, queue string, count int) measured {
 	b.Helper()
 	client0, broker0 := selfCPU(b), brokerCPU(b)
 	conn, err := broker.Dial("publisher-confirms/bench-baseline")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ch := openChannel(b, conn, err)
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx := context.Background()
 	start := time.Now()
 	for i := 1; i <= count; i++ {
@@ -250,14 +244,8 @@ func batchSettle(b *testing.B, queue string, size, batches int) time.Duration {
 		cc = &corkedConn{Conn: c}
 		return cc, nil
 	}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	ch := openChannel(b, conn, err)
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		b.Fatal(err)
-	}
 	if err := ch.Confirm(false); err != nil {
 		b.Fatal(err)
 	}
@@ -287,6 +275,19 @@ func batchSettle(b *testing.B, queue string, size, batches int) time.Duration {
 		times[i] = time.Since(start)
 	}
 	return median(times)
+}
+
+// openChannel fails the benchmark if the connection could not be made (err), else opens a channel on it.
+func openChannel(b *testing.B, conn *amqp.Connection, err error) *amqp.Channel {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ch
 }
 
 // roundTrip is the median time of a synchronous call to the broker: the bound for publishing

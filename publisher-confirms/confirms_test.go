@@ -152,10 +152,18 @@ func TestBadInput(t *testing.T) {
 
 // startPublishing starts prog on a queue of the test's with far more messages than it can publish
 // before the test stops it, and returns once the queue has received some (the program is mid-run).
-func startPublishing(t *testing.T, prog string) (*e2e.Proc, string) {
+func startPublishing(t *testing.T, prog string, args ...string) (*e2e.Proc, string) {
 	t.Helper()
 	q := declareQueue(t, prog, nil)
-	p := e2e.Start(t, prog, nil, append(append([]string{}, strategyArgs[prog]...), "-count", "10000000", "-queue", q)...)
+	p := e2e.Start(t, prog, nil, append(append([]string{}, strategyArgs[prog]...),
+		append([]string{"-count", "10000000", "-queue", q}, args...)...)...)
+	waitForMessages(t, q)
+	return p, q
+}
+
+// waitForMessages waits until queue q holds messages: the program publishing to it is past its start.
+func waitForMessages(t *testing.T, q string) {
+	t.Helper()
 	ch := e2e.Channel(t)
 	e2e.WaitFor(t, "the first messages in "+q, func() bool {
 		qi, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
@@ -164,7 +172,6 @@ func startPublishing(t *testing.T, prog string) (*e2e.Proc, string) {
 		}
 		return qi.Messages > 0
 	})
-	return p, q
 }
 
 // The broker closes the program's connection mid-run (as when a node goes down or an operator closes
@@ -227,15 +234,8 @@ func TestQueueDeletedMidRunReturns(t *testing.T) {
 			count := counts[prog]
 			p := e2e.Start(t, prog, nil, append(append([]string{}, strategyArgs[prog]...),
 				"-count", strings.ReplaceAll(count, ",", ""), "-queue", q)...)
-			ch := e2e.Channel(t)
-			e2e.WaitFor(t, "the first messages in "+q, func() bool {
-				qi, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
-				if err != nil {
-					t.Fatalf("passive declare %s: %v", q, err)
-				}
-				return qi.Messages > 0
-			})
-			if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			waitForMessages(t, q)
+			if _, err := e2e.Channel(t).QueueDelete(q, false, false, false); err != nil {
 				t.Fatalf("delete %s: %v", q, err)
 			}
 			code := p.Wait()
@@ -263,19 +263,9 @@ func TestNoConfirmWithinTimeout(t *testing.T) {
 	inFlight := map[string][2]int{"publish-individually": {1, 1}, "publish-batches": {1, 64}, "publish-async": {128, 128}}
 	for _, prog := range programs {
 		t.Run(prog, func(t *testing.T) {
-			q := declareQueue(t, prog, nil)
-			p := e2e.Start(t, prog, nil, append(append([]string{}, strategyArgs[prog]...),
-				"-count", "10000000", "-timeout", "2s", "-queue", q)...)
 			// Suspend the queue only once the program has checked it (a passive declare asks the queue
 			// process, and would wait for it) and is publishing.
-			ch := e2e.Channel(t)
-			e2e.WaitFor(t, "the first messages in "+q, func() bool {
-				qi, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
-				if err != nil {
-					t.Fatalf("passive declare %s: %v", q, err)
-				}
-				return qi.Messages > 0
-			})
+			p, q := startPublishing(t, prog, "-timeout", "2s")
 			queueProcess(t, q, "suspend")
 			resumed := false
 			t.Cleanup(func() {
