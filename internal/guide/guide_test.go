@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// TestGuidesMatchCode is the check that keeps the guides honest: every code block of every guide in the
-// repository must equal the region it names, and every region it names must exist.
-func TestGuidesMatchCode(t *testing.T) {
+// repoGuides returns the repository root and the guides in it.
+func repoGuides(t *testing.T) (string, []string) {
+	t.Helper()
 	root, err := Root()
 	if err != nil {
 		t.Fatal(err)
@@ -18,6 +18,13 @@ func TestGuidesMatchCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root, guides
+}
+
+// TestGuidesMatchCode is the check that keeps the guides honest: every code block of every guide in the
+// repository must equal the region it names, and every region it names must exist.
+func TestGuidesMatchCode(t *testing.T) {
+	root, guides := repoGuides(t)
 	if len(guides) == 0 {
 		t.Fatal("no guides found: the walk is broken")
 	}
@@ -29,14 +36,7 @@ func TestGuidesMatchCode(t *testing.T) {
 // TestOutputsAreChecked: a guide that shows a program's output must sit beside a test that compares it
 // with what the program prints, or the shown output could be wrong and nothing would say so.
 func TestOutputsAreChecked(t *testing.T) {
-	root, err := Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	guides, err := Guides(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, guides := repoGuides(t)
 	for _, g := range guides {
 		outs, err := Outputs(filepath.Join(root, g))
 		if err != nil {
@@ -212,14 +212,7 @@ func TestCompareOutputs(t *testing.T) {
 // TestTranslationsMatch: a guide and its translation embed the same code and output blocks, in the same
 // order, so neither lags behind the other.
 func TestTranslationsMatch(t *testing.T) {
-	root, err := Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	guides, err := Guides(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, guides := repoGuides(t)
 	markers := func(path string) []string {
 		b, err := os.ReadFile(path)
 		if err != nil {
