@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		nil,     // arguments
 	)
 	if err != nil {
-		return broker.DeclareError("hello", err)
+		return broker.DeclareError("queue", "hello", err)
 	}
 	// endregion declare
 

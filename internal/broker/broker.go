@@ -1,15 +1,16 @@
-// Package broker is the one piece of code the tutorial programs share: where the broker is, and how to
-// dial it so that a failure reads as one line a user can act on.
+// Package broker is the one piece of code the tutorial programs share: where the broker is, how to dial
+// it, and how to say in one line what went wrong, so that a failure reads as something a user can act on.
 //
-// It deliberately does nothing else. Channels, declarations, publishing and consuming stay in each
-// program, because they are what a reader came to learn.
+// It deliberately does nothing else. Channels, declarations, publishing, consuming and closing stay in
+// each program, because they are what a reader came to learn. The guides show, once each, the same two
+// functions written in a few lines of plain amqp091-go (internal/paste/broker), for readers to paste.
 package broker
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -36,15 +37,16 @@ func URL() string {
 // Dial connects to URL() with a bounded timeout, naming the connection so it can be told apart in the
 // management UI and in `rabbitmqctl list_connections name client_properties`.
 //
-// Its errors are one line: which broker (password masked) and what to do about it.
+// Its errors are one line: which broker (never any part of the password) and what to do about it.
 func Dial(name string) (*amqp.Connection, error) {
 	return DialURL(URL(), name)
 }
 
 // DialURL is Dial for a given URL.
 func DialURL(rawURL, name string) (*amqp.Connection, error) {
-	if _, err := amqp.ParseURI(rawURL); err != nil {
-		return nil, fmt.Errorf("AMQP_URL is not a valid AMQP URL (%s): want amqp://user:password@host:5672/vhost", parseReason(err))
+	where, err := check(rawURL)
+	if err != nil {
+		return nil, err
 	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
@@ -53,40 +55,66 @@ func DialURL(rawURL, name string) (*amqp.Connection, error) {
 		Dial:       amqp.DefaultDial(DialTimeout),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %s", Redact(rawURL), explain(err))
+		return nil, fmt.Errorf("connect to %s: %s", where, explain(err))
 	}
 	return conn, nil
 }
 
-// Redact returns the URL with its password replaced by "****", safe to print. A URL that does not parse
-// is not printed at all, since there is no telling where its password is.
+// Redact returns the broker's address from a URL with no part of its password: the scheme, the user
+// name, the host and port and the vhost. It is what error messages print.
 func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
+	where, err := check(rawURL)
+	if err != nil {
 		return "the broker in AMQP_URL"
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "****")
-	}
-	// url.URL.String would escape the asterisks; put them back as written.
-	return strings.Replace(u.String(), "%2A%2A%2A%2A", "****", 1)
+	return where
 }
 
-// parseReason keeps the reason from a URL parse error but drops the URL it quotes (it may hold a password).
+// check makes sure rawURL can be dialed as its writer meant it, and returns it with the password left
+// out. It never quotes the URL in an error: whatever stands before its last "@" may be a password.
+//
+// A password often holds "/", "?", "#" or "@" (base64 does). Unencoded, they end the URL's user part
+// early, and the password ends up read as a host, a port or a path, and then printed in a dial error.
+// So they are refused here, with the fix.
+func check(rawURL string) (string, error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok || (scheme != "amqp" && scheme != "amqps") {
+		return "", errors.New("AMQP_URL must start with amqp:// or amqps:// (want amqp://user:password@host:5672/vhost)")
+	}
+	user := ""
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		userinfo := rest[:at]
+		if strings.ContainsAny(userinfo, "/?#@") {
+			return "", errors.New("AMQP_URL: the user name or password holds a character that must be " +
+				"percent-encoded: write @ as %40, / as %2F, ? as %3F, # as %23, : in a user name as %3A")
+		}
+		user, _, _ = strings.Cut(userinfo, ":")
+		user += "@"
+		rest = rest[at+1:]
+	}
+	uri, err := amqp.ParseURI(rawURL)
+	if err != nil {
+		// amqp.ParseURI's errors may quote the URL; say only what is wrong with it.
+		return "", fmt.Errorf("AMQP_URL is not a valid AMQP URL (%s): want amqp://user:password@host:5672/vhost",
+			parseReason(err))
+	}
+	return fmt.Sprintf("%s://%s%s:%d (vhost %q)", scheme, user, uri.Host, uri.Port, uri.Vhost), nil
+}
+
+// parseReason keeps what is wrong with a URL from a parse error, without the URL it quotes.
 func parseReason(err error) string {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		return uerr.Err.Error()
-	}
-	var eerr url.EscapeError
-	if errors.As(err, &eerr) {
-		return "invalid escape in URL"
-	}
 	msg := err.Error()
-	if i := strings.Index(msg, "://"); i >= 0 && strings.Contains(msg[i:], "@") {
-		return "malformed URL"
+	switch {
+	case strings.Contains(msg, "invalid port"):
+		return "invalid port"
+	case strings.Contains(msg, "invalid URL escape"):
+		return "invalid % escape"
+	case strings.Contains(msg, "whitespace"):
+		return "it contains a space"
+	case strings.Contains(msg, "invalid character"):
+		return "invalid character in host name"
 	}
-	return msg
+	return "malformed URL"
 }
 
 // explain turns a dial error into what happened and, where there is one, the fix.
@@ -97,12 +125,24 @@ func explain(err error) string {
 		return "connection refused: is the broker running? Start one with `make broker`"
 	case isTimeout(err):
 		return fmt.Sprintf("no answer within %s: is the host right, and is it a RabbitMQ broker?", DialTimeout)
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		return "the server closed the connection during the AMQP handshake: is it a RabbitMQ broker (AMQP 0-9-1), and is TLS (amqps://) needed?"
+	// The library's reader turns a failed read into a FrameError whose reason is the read's error.
+	case errors.As(err, &aerr) && aerr.Code == amqp.FrameError && strings.Contains(aerr.Reason, "i/o timeout"):
+		return fmt.Sprintf("no answer within %s: is the host right, and is it a RabbitMQ broker?", DialTimeout)
+	case errors.As(err, &aerr) && aerr.Code == amqp.FrameError &&
+		(strings.HasSuffix(aerr.Reason, "EOF") || strings.Contains(aerr.Reason, "connection reset")):
+		return "the server closed the connection during the AMQP handshake: is it a RabbitMQ broker (AMQP 0-9-1), and is TLS (amqps://) needed?"
+	case errors.As(err, &aerr) && (aerr.Code == amqp.FrameError || aerr.Code == amqp.SyntaxError):
+		return "the server does not speak AMQP 0-9-1: is this port a RabbitMQ broker's AMQP port (5672)?"
+	case errors.As(err, &aerr) && aerr.Reason == amqp.ErrVhost.Reason:
+		return "not allowed: the virtual host does not exist or the user has no access to it"
 	case errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused:
-		return "access refused: wrong user name or password (" + aerr.Reason + ")"
+		return "access refused: wrong user name or password (" + FirstLine(aerr.Reason) + ")"
 	case errors.As(err, &aerr) && aerr.Code == amqp.NotAllowed:
-		return "not allowed: the virtual host does not exist or the user has no access to it (" + aerr.Reason + ")"
+		return "not allowed: the virtual host does not exist or the user has no access to it (" + FirstLine(aerr.Reason) + ")"
 	case errors.As(err, &aerr):
-		return aerr.Reason
+		return FirstLine(aerr.Reason)
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
@@ -110,12 +150,19 @@ func explain(err error) string {
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Err != nil {
-		return opErr.Err.Error()
+		return FirstLine(opErr.Err.Error())
 	}
-	return err.Error()
+	return FirstLine(err.Error())
 }
 
 func isTimeout(err error) bool {
 	var nerr net.Error
 	return errors.As(err, &nerr) && nerr.Timeout()
+}
+
+// FirstLine is the first line of a broker's reason: RabbitMQ 4.x explains some refusals over several
+// lines (a deprecated feature, say), and the programs report every error in one.
+func FirstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(line)
 }

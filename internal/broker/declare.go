@@ -7,25 +7,31 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// DeclareError explains why declaring queue failed, in one line with the fix where there is one.
+// DeclareError explains, in one line with the fix where there is one, why declaring (or binding) the
+// queue or exchange name failed; kind is "queue" or "exchange".
 //
-// The usual cause is 406 PRECONDITION_FAILED: the queue exists already with other properties (durable or
-// not, a queue type, a length limit...), and RabbitMQ never changes an existing queue to match a
-// declaration. A passive declare of a missing queue is 404 NOT_FOUND.
-func DeclareError(queue string, err error) error {
+// The usual cause is 406 PRECONDITION_FAILED: it exists already with other properties (durable or not, a
+// queue type, a length limit...), and RabbitMQ never changes an existing queue or exchange to match a
+// declaration. A passive declare of a missing one is 404 NOT_FOUND.
+func DeclareError(kind, name string, err error) error {
 	var aerr *amqp.Error
 	if !errors.As(err, &aerr) {
-		return fmt.Errorf("declare queue %q: %w", queue, err)
+		return fmt.Errorf("declare %s %q: %w", kind, name, err)
 	}
+	reason := FirstLine(aerr.Reason)
 	switch aerr.Code {
 	case amqp.PreconditionFailed:
-		return fmt.Errorf("queue %q already exists with other properties (%s): "+
-			"delete it (rabbitmqctl delete_queue %s) or declare it as it was first declared", queue, aerr.Reason, queue)
+		fix := "rabbitmqctl delete_queue " + name
+		if kind != "queue" {
+			fix = "rabbitmqadmin delete exchange name=" + name + ", or the management UI"
+		}
+		return fmt.Errorf("%s %q already exists with other properties (%s): "+
+			"delete it (%s) or declare it as it was first declared", kind, name, reason, fix)
 	case amqp.NotFound:
-		return fmt.Errorf("queue %q does not exist (%s): declare it first", queue, aerr.Reason)
+		return fmt.Errorf("%s %q does not exist (%s): declare it first", kind, name, reason)
 	case amqp.AccessRefused:
-		return fmt.Errorf("queue %q: access refused (%s): the user lacks permission, or another connection holds it exclusively",
-			queue, aerr.Reason)
+		return fmt.Errorf("%s %q: access refused (%s): the user lacks permission, or another connection holds it exclusively",
+			kind, name, reason)
 	}
-	return fmt.Errorf("declare queue %q: %s", queue, aerr.Reason)
+	return fmt.Errorf("declare %s %q: %s", kind, name, reason)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -275,12 +276,57 @@ func QueueCounts(t testing.TB, queue string) (messages, consumers int) {
 	return q.Messages, q.Consumers
 }
 
-// DeleteQueue deletes a queue if it exists, so a test starts from nothing.
+// DeleteQueue deletes a queue the test made (a unique name, see UniqueName) if it exists.
 func DeleteQueue(t testing.TB, queue string) {
 	t.Helper()
 	if _, err := Channel(t).QueueDelete(queue, false, false, false); err != nil {
 		t.Fatalf("delete queue %q: %v", queue, err)
 	}
+}
+
+// FreshQueue makes sure the tutorial queue with a fixed name ("hello", "task_queue", "rpc_queue") does
+// not exist when the test starts, so the programs declare it as the tutorial does, and deletes it again
+// when the test ends. Tests never destroy what they did not make: on a broker that scripts/broker.sh did
+// not start, a queue that holds messages or has consumers is left alone and the test is skipped, saying
+// so. (An empty queue with no consumer holds nothing to lose: it is deleted and declared again.)
+func FreshQueue(t testing.TB, queue string) {
+	t.Helper()
+	ch := Channel(t)
+	q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
+	var aerr *amqp.Error
+	switch {
+	case errors.As(err, &aerr) && aerr.Code == amqp.NotFound:
+		// Not there: nothing to clear.
+	case err != nil:
+		t.Fatalf("passive declare %q: %v", queue, err)
+	case (q.Messages > 0 || q.Consumers > 0) && !OwnBroker():
+		t.Skipf("queue %q on %s holds %d messages and has %d consumers that these tests did not put there: "+
+			"leaving it alone (run the tests against a broker of their own: `make broker` on another port)",
+			queue, broker.Redact(broker.URL()), q.Messages, q.Consumers)
+	default:
+		if _, err := Channel(t).QueueDelete(queue, false, false, false); err != nil {
+			t.Fatalf("delete queue %q: %v", queue, err)
+		}
+	}
+	t.Cleanup(func() {
+		conn, err := broker.Dial("e2e-cleanup")
+		if err != nil {
+			t.Errorf("delete queue %q after the test: %v", queue, err)
+			return
+		}
+		defer conn.Close()
+		if ch, err := conn.Channel(); err == nil {
+			_, _ = ch.QueueDelete(queue, false, false, false)
+		}
+	})
+}
+
+// UniqueName is a name no other test or run uses: prefix, the test's name and a random suffix. Tests use
+// it for every queue and exchange whose name the tutorial does not fix, so they never meet a user's.
+func UniqueName(t testing.TB, prefix string) string {
+	t.Helper()
+	name := strings.NewReplacer("/", ".", " ", "_").Replace(t.Name())
+	return fmt.Sprintf("%s.%s.%d", prefix, name, rand.Int64())
 }
 
 // WaitFor polls cond every 50ms until it holds or LineTimeout passes, for a broker state that follows an
@@ -305,7 +351,7 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 // from here then).
 func Broker(t testing.TB, command string) {
 	t.Helper()
-	if !ownBroker() {
+	if !OwnBroker() {
 		t.Skipf("the broker at %s was not started by scripts/broker.sh, so this test cannot stop it; "+
 			"run the tests with `make test` on a machine with no broker running", broker.Redact(broker.URL()))
 	}
@@ -351,20 +397,9 @@ func PythonWithPika(t testing.TB) string {
 	return ""
 }
 
-// Ctl runs rabbitmqctl with args against the local node that scripts/broker.sh started, and returns
-// its output: for what a passive declare cannot tell (unacknowledged counts, closing a connection).
-func Ctl(t testing.TB, args ...string) string {
-	t.Helper()
-	out, err := brokerScript(append([]string{"ctl"}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// ownBroker reports whether scripts/broker.sh started the broker at AMQP_URL (it leaves an owner file
-// in .broker/<port>/).
-func ownBroker() bool {
+// OwnBroker reports whether scripts/broker.sh started the broker at AMQP_URL (it leaves an owner file
+// in .broker/<port>/): only then may a test stop it, or clear a tutorial queue that holds messages.
+func OwnBroker() bool {
 	u, err := url.Parse(broker.URL())
 	if err != nil {
 		return false

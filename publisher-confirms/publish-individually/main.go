@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		)
 	}
 	if err != nil {
-		return broker.DeclareError(*queue, err)
+		return broker.DeclareError("queue", *queue, err)
 	}
 	// endregion declare
 

@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		nil,          // arguments
 	)
 	if err != nil {
-		return broker.DeclareError("task_queue", err)
+		return broker.DeclareError("queue", "task_queue", err)
 	}
 	// endregion declare
 

@@ -1,0 +1,49 @@
+// Package broker is the tutorials' connection helper in a few lines of plain amqp091-go, for your own
+// module: save it as broker/broker.go and import it as "<your module>/broker". The tutorial programs use
+// a fuller version (internal/broker) with the same two functions, which also explains each kind of
+// failure (refused, no answer, not RabbitMQ, a password that needs percent-encoding...).
+package broker
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Dial connects to the broker in AMQP_URL (default: a local broker with the guest user). The timeout
+// bounds the TCP connect and the AMQP handshake; the name shows in the management UI.
+func Dial(name string) (*amqp.Connection, error) {
+	url := cmp.Or(os.Getenv("AMQP_URL"), "amqp://guest:guest@localhost:5672/")
+	uri, err := amqp.ParseURI(url)
+	if err != nil {
+		// Do not print the error: it may quote the URL, password and all.
+		return nil, errors.New("AMQP_URL is not a valid amqp://user:password@host:port/vhost URL")
+	}
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName(name)
+	conn, err := amqp.DialConfig(url, amqp.Config{
+		Properties: props,
+		Dial:       amqp.DefaultDial(10 * time.Second),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s:%d: %w", uri.Host, uri.Port, err)
+	}
+	return conn, nil
+}
+
+// DeclareError says in one line why declaring the queue or exchange name failed (kind is "queue" or
+// "exchange"). RabbitMQ refuses (406) to redeclare one with other properties: it never changes it.
+func DeclareError(kind, name string, err error) error {
+	var amqpErr *amqp.Error
+	if errors.As(err, &amqpErr) && amqpErr.Code == amqp.PreconditionFailed {
+		reason, _, _ := strings.Cut(amqpErr.Reason, "\n")
+		return fmt.Errorf("%s %q already exists with other properties (%s): delete it, or declare it as it was first declared",
+			kind, name, reason)
+	}
+	return fmt.Errorf("declare %s %q: %w", kind, name, err)
+}
