@@ -3,14 +3,17 @@
 //
 // Usage:
 //
-//	go run ./hello-world/send [message words...]
+//	go run ./hello-world/send [-timeout 5s] [message words...]
 //
-// The message is "Hello World!" unless words are given. The broker is taken from AMQP_URL
-// (default amqp://guest:guest@localhost:5672/).
+// The message is "Hello World!" unless words are given. send prints " [x] Sent <message>" only once the
+// broker has confirmed that the queue holds the message; otherwise it exits 1 saying why. The broker is
+// taken from AMQP_URL (default amqp://guest:guest@localhost:5672/).
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,9 +28,11 @@ import (
 )
 
 func main() {
-	// Ctrl+C (SIGINT) or SIGTERM cancels ctx, so a publish that is stuck waiting gives up cleanly.
+	// The first Ctrl+C (or SIGTERM) cancels ctx, and run gives up what it is waiting for. From then on the
+	// signal is not caught any more, so a second Ctrl+C ends the program at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "send:", err)
 		os.Exit(1)
@@ -35,51 +40,80 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	// The words after the flags are the message. "--" ends the flags, so `send -- -h` sends "-h".
+	flags := flag.NewFlagSet("send", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker to take the message")
+	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "Usage: send [-timeout 5s] [message words...]")
+		flags.SetOutput(stdout)
+		flags.PrintDefaults()
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if *timeout <= 0 {
+		return fmt.Errorf("-timeout must be positive (got %s)", *timeout)
+	}
 	body := "Hello World!"
-	if len(args) > 0 {
-		body = strings.Join(args, " ")
+	if flags.NArg() > 0 {
+		body = strings.Join(flags.Args(), " ")
 	}
 
-	// region connect
-	// Connect to the broker. The connection is a TCP connection with the AMQP handshake done; the
-	// helper adds a timeout, a connection name and a readable error (password masked).
+	// Connect to the broker: a TCP connection with the AMQP handshake done. Our helper broker.Dial takes
+	// the URL from AMQP_URL, bounds the handshake with a timeout and names the connection; the guide shows
+	// the few lines of plain amqp091-go it stands for.
 	conn, err := broker.Dial("hello-world/send")
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	// Closing the connection tells the broker we are done. amqp091-go's Close waits for the broker's
+	// answer with no time limit, and a broker that is blocking us does not answer: CloseDeadline bounds
+	// it. This deferred close is for the paths that return an error, which it would only hide.
+	defer func() { _ = conn.CloseDeadline(time.Now().Add(5 * time.Second)) }()
+
+	// A broker short of memory or disk space stops reading from connections that publish (a resource
+	// alarm) and tells them so with connection.blocked. We listen for it, so that instead of waiting for
+	// nothing we can say what is going on.
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 1))
 
 	// Almost all work happens on a channel: a light-weight session multiplexed over the connection.
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
-	defer ch.Close()
-	// endregion connect
 
-	// region declare
-	// Declare the queue we send to. Declaring is idempotent: the queue is created only if it does not
-	// exist yet. Its properties must match what every other "hello" program declares, in any
-	// language, or the broker refuses the declaration.
+	// Declare the queue we send to. Declaring is idempotent: the queue is created only if it does not exist
+	// yet. "hello" is a quorum queue, durable, as the official tutorials declare it today in every
+	// language, so this program works with theirs. A queue that exists with other properties is refused
+	// (406 PRECONDITION_FAILED), never changed.
 	q, err := ch.QueueDeclare(
 		"hello", // name
-		false,   // durable
+		true,    // durable: quorum queues always are
 		false,   // delete when unused
 		false,   // exclusive
 		false,   // no-wait
-		nil,     // arguments
+		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}, // arguments
 	)
 	if err != nil {
 		return broker.DeclareError("queue", "hello", err)
 	}
-	// endregion declare
 
-	// region publish
+	// Ask the broker to confirm each message we publish on this channel (publisher confirms). Without a
+	// confirm, a publish that returned no error may still not be in the queue: the broker may refuse it
+	// (a message too large, no permission to write) after we have moved on. The Publisher Confirms
+	// tutorial tells this in full.
+	if err := ch.Confirm(
+		false, // no-wait
+	); err != nil {
+		return fmt.Errorf("enable publisher confirms: %w", err)
+	}
+
 	// Publish to the default exchange (""), which routes a message to the queue named by the routing
-	// key. The timeout bounds the publish if the broker is blocking publishers (low memory or disk).
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// key. The timeout bounds the wait for the confirm.
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	err = ch.PublishWithContext(ctx,
+	confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",     // exchange
 		q.Name, // routing key
 		false,  // mandatory
@@ -91,15 +125,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
-	// endregion publish
 
-	// region close
-	// Close the connection before exiting: this flushes what was written and tells the broker we are
-	// done. The deferred Close calls above are for the error paths.
-	if err := conn.Close(); err != nil {
+	// Wait for the broker's answer. Only an ack means the queue holds the message. The library reports a
+	// nack both when the broker refuses the message and when the channel closes before the answer.
+	select {
+	case <-confirm.Done():
+		if !confirm.Acked() {
+			return errors.New("the broker did not take the message (nack, or the channel closed): it is not in the queue")
+		}
+	case b := <-blocked:
+		return fmt.Errorf("the broker is blocking publishers (%s): the message may or may not be in the queue", b.Reason)
+	case <-ctx.Done():
+		return fmt.Errorf("no confirm from the broker within %s (%w): the message may or may not be in the queue",
+			*timeout, context.Cause(ctx))
+	}
+	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
+
+	// Close the connection before exiting, with its error checked this time (the deferred close then
+	// does nothing).
+	if err := conn.CloseDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return fmt.Errorf("close connection: %w", err)
 	}
 	return nil
-	// endregion close
 }
