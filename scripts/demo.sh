@@ -49,7 +49,7 @@ show() {
 }
 
 # Each tutorial's part of the demo is in scripts/demo-<tutorial>.sh, run in the tutorials' order.
-for part in hello-world work-queues publisher-confirms; do
+for part in hello-world work-queues publish-subscribe routing topics rpc publisher-confirms; do
 	# shellcheck source=/dev/null
 	[[ -f scripts/demo-$part.sh ]] && source "scripts/demo-$part.sh"
 done
