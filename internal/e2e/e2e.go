@@ -97,6 +97,7 @@ type Proc struct {
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	stdout []string
+	times  []time.Time // when each stdout line was read
 	stderr bytes.Buffer
 	lines  chan string
 	done   chan struct{}
@@ -125,6 +126,7 @@ func Start(t testing.TB, name string, env []string, args ...string) *Proc {
 			line := sc.Text()
 			p.mu.Lock()
 			p.stdout = append(p.stdout, line)
+			p.times = append(p.times, time.Now())
 			p.mu.Unlock()
 			p.lines <- line
 		}
@@ -210,6 +212,13 @@ func (p *Proc) Stdout() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return strings.Join(p.stdout, "\n")
+}
+
+// Lines is every stdout line so far with the time the test read it: for measuring gaps (a stall).
+func (p *Proc) Lines() ([]string, []time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.stdout...), append([]time.Time(nil), p.times...)
 }
 
 // Stderr is all the program printed on stderr so far.
