@@ -55,10 +55,20 @@ func DialURL(rawURL, name string) (*amqp.Connection, error) {
 		Dial:       amqp.DefaultDial(DialTimeout),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %s", where, explain(err))
+		return nil, &dialError{msg: fmt.Sprintf("connect to %s: %s", where, explain(err)), err: err}
 	}
 	return conn, nil
 }
+
+// dialError reads as one line a person can act on, and unwraps to the library's error, so a program can
+// still tell, say, an *amqp.Error with code 403 (access refused) from a network failure.
+type dialError struct {
+	msg string
+	err error
+}
+
+func (e *dialError) Error() string { return e.msg }
+func (e *dialError) Unwrap() error { return e.err }
 
 // Redact returns the broker's address from a URL with no part of its password: the scheme, the user
 // name, the host and port and the vhost. It is what error messages print.
