@@ -1,0 +1,193 @@
+package reliability_test
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(e2e.Main(m, "reliability/producer", "reliability/consumer"))
+}
+
+// On one broker (AMQP_URL), two consumers share every task, each done once.
+func TestAllTasksDone(t *testing.T) {
+	e2e.FreshQueue(t, "task_queue")
+	c1 := e2e.Start(t, "consumer", nil, "-work", "0")
+	c2 := e2e.Start(t, "consumer", nil, "-work", "0")
+	c1.WaitLine(" [*] Waiting for messages")
+	c2.WaitLine(" [*] Waiting for messages")
+	out, errOut, code := e2e.Run(t, "producer", nil, "-count", "300")
+	if code != 0 || !strings.HasSuffix(out, " [x] Published 300 tasks: 300 confirmed, 0 republished") {
+		t.Fatalf("producer: exit %d\n%s\n%s", code, out, errOut)
+	}
+	waitDone(t, 300, c1, c2)
+	stopAll(t, c1, c2)
+	runs := checkDone(t, 300, 0, c1, c2)
+	if runs != 300 {
+		t.Errorf("%d runs of 300 tasks with no fault, want 300", runs)
+	}
+	if n, _ := e2e.QueueCounts(t, "task_queue"); n != 0 {
+		t.Errorf("task_queue holds %d messages at the end", n)
+	}
+}
+
+// A connection cut under the producer and the consumers (the proxy stands for a node that dies): each
+// moves to the next URL of its list, the producer republishes what was not confirmed, and every task is
+// done at least once, every extra run explained.
+func TestConnectionCutMidStream(t *testing.T) {
+	e2e.FreshQueue(t, "task_queue")
+	p1, p2 := e2e.NewProxy(t), e2e.NewProxy(t)
+	list := []string{"AMQP_URL=" + p1.URL() + "," + p2.URL()}
+	c1 := e2e.Start(t, "consumer", list, "-work", "2ms", "-prefetch", "5")
+	c2 := e2e.Start(t, "consumer", list, "-work", "2ms", "-prefetch", "5")
+	c1.WaitLine(" [*] Waiting for messages")
+	c2.WaitLine(" [*] Waiting for messages")
+	prod := e2e.Start(t, "producer", list, "-count", "1000", "-rate", "400", "-window", "50")
+	prod.WaitLine(" [*] Connected to")
+	waitDoneAtLeast(t, 150, c1, c2)
+	p1.Cut()
+	prod.WaitLine(" [!] ")
+	if code := prod.Wait(); code != 0 {
+		t.Fatalf("producer exit %d\n%s\n%s", code, prod.Stdout(), prod.Stderr())
+	}
+	republished := republishedOf(t, prod.Stdout())
+	waitDone(t, 1000, c1, c2)
+	stopAll(t, c1, c2)
+	checkDone(t, 1000, republished, c1, c2)
+	for _, c := range []*e2e.Proc{c1, c2} {
+		if !strings.Contains(c.Stdout(), " [!] ") {
+			t.Errorf("a consumer did not see the cut:\n%s", c.Stdout())
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	down := e2e.BrokerURL(t, func(u *url.URL) { u.Host = e2e.FreeAddr(t) })
+	wrongPassword := e2e.BrokerURL(t, func(u *url.URL) { u.User = url.UserPassword(u.User.Username(), "not-the-password-x") })
+	cases := []struct {
+		name, prog string
+		env        []string
+		args       []string
+		want       string
+	}{
+		{"count 0", "producer", nil, []string{"-count", "0"}, "-count must be between"},
+		{"window too large", "producer", nil, []string{"-window", "100000"}, "-window must be between"},
+		{"unknown flag", "consumer", nil, []string{"-bogus"}, "flag provided but not defined"},
+		{"work too long", "consumer", nil, []string{"-work", "2000000h"}, "-work must be between"},
+		{"broker down", "producer", []string{"AMQP_URL=" + down}, []string{"-give-up", "1s"}, "no broker confirmed anything"},
+		{"broker down", "consumer", []string{"AMQP_URL=" + down}, []string{"-give-up", "1s"}, "no broker for 1s"},
+		{"wrong password", "producer", []string{"AMQP_URL=" + wrongPassword}, nil, "access refused"},
+		{"wrong password", "consumer", []string{"AMQP_URL=" + wrongPassword}, nil, "access refused"},
+	}
+	for _, c := range cases {
+		t.Run(c.prog+" "+c.name, func(t *testing.T) {
+			_, errOut, code := e2e.Run(t, c.prog, c.env, c.args...)
+			e2e.CheckCleanError(t, errOut, code, "not-the-password-x")
+			if !strings.Contains(errOut, c.want) {
+				t.Errorf("stderr %q, want it to contain %q", errOut, c.want)
+			}
+		})
+	}
+	for _, prog := range []string{"producer", "consumer"} {
+		out, errOut, code := e2e.Run(t, prog, nil, "-h")
+		if code != 0 || !strings.HasPrefix(out, "Usage: "+prog) || errOut != "" {
+			t.Errorf("%s -h: exit %d, stdout %q, stderr %q", prog, code, out, errOut)
+		}
+	}
+}
+
+// waitDone waits until the consumers have done every task 1..n at least once.
+func waitDone(t *testing.T, n int, procs ...*e2e.Proc) {
+	t.Helper()
+	e2e.WaitFor(t, fmt.Sprintf("all %d tasks done", n), func() bool {
+		return len(doneTasks(procs...)) == n
+	})
+}
+
+func waitDoneAtLeast(t *testing.T, n int, procs ...*e2e.Proc) {
+	t.Helper()
+	e2e.WaitFor(t, fmt.Sprintf("%d tasks done", n), func() bool { return len(doneTasks(procs...)) >= n })
+}
+
+// doneTasks counts the " [x] Done <task>" lines per task.
+func doneTasks(procs ...*e2e.Proc) map[int]int {
+	done := map[int]int{}
+	for _, p := range procs {
+		lines, _ := p.Lines()
+		for _, line := range lines {
+			if rest, ok := strings.CutPrefix(line, " [x] Done "); ok {
+				task, _, _ := strings.Cut(rest, " ")
+				if n, err := strconv.Atoi(task); err == nil {
+					done[n]++
+				}
+			}
+		}
+	}
+	return done
+}
+
+func stopAll(t *testing.T, procs ...*e2e.Proc) {
+	t.Helper()
+	for _, p := range procs {
+		p.Interrupt()
+		if code := p.Wait(); code != 0 {
+			t.Errorf("consumer exit %d after Ctrl+C\n%s", code, p.Stderr())
+		}
+		if !strings.Contains(p.Stdout(), " [x] Stopped: ") {
+			t.Errorf("consumer printed no summary:\n%s", p.Stdout())
+		}
+	}
+}
+
+// checkDone checks that every task 1..n was done, and that every extra run of a task is explained: by
+// a redelivery (the broker gave it out again after a lost ack) or by the producer publishing it again
+// (its confirm was lost). Lines marked "(duplicate)" are not runs: the consumer recognised the task.
+// It returns the number of runs.
+func checkDone(t *testing.T, n, republished int, procs ...*e2e.Proc) (runs int) {
+	t.Helper()
+	redelivered := 0
+	for _, p := range procs {
+		for _, line := range strings.Split(p.Stdout(), "\n") {
+			switch {
+			case strings.HasPrefix(line, " [x] Done ") && strings.HasSuffix(line, "(duplicate)"):
+			case strings.HasPrefix(line, " [x] Done "):
+				runs++
+				if strings.HasSuffix(line, "(redelivered)") {
+					redelivered++
+				}
+			}
+		}
+	}
+	done := doneTasks(procs...)
+	for task := 1; task <= n; task++ {
+		if done[task] == 0 {
+			t.Errorf("task %d was never done", task)
+		}
+	}
+	if len(done) != n {
+		t.Errorf("%d distinct tasks done, want %d", len(done), n)
+	}
+	if extra := runs - n; extra > redelivered+republished {
+		t.Errorf("%d extra runs, but only %d redeliveries and %d republished tasks explain them", extra, redelivered, republished)
+	}
+	t.Logf("%d tasks: %d runs, %d redelivered, %d republished", n, runs, redelivered, republished)
+	return runs
+}
+
+// republishedOf reads the producer's last line: " [x] Published N tasks: N confirmed, R republished".
+func republishedOf(t *testing.T, stdout string) int {
+	t.Helper()
+	lines := strings.Split(stdout, "\n")
+	last := lines[len(lines)-1]
+	var n, confirmed, republished int
+	if _, err := fmt.Sscanf(last, " [x] Published %d tasks: %d confirmed, %d republished", &n, &confirmed, &republished); err != nil {
+		t.Fatalf("producer's last line %q: %v", last, err)
+	}
+	return republished
+}
