@@ -9,9 +9,9 @@
 // For example `receive_logs_topic "kern.*" "*.critical"`: in a binding key, "*" stands for exactly one
 // word and "#" for zero or more (quote them, so the shell leaves them alone). It prints " [*] Waiting
 // for logs. To exit press CTRL+C", then " [x] <routing key>:<message>" for each message, on stdout;
-// errors go to stderr. It runs until Ctrl+C (or SIGTERM),
-// then exits 0; its queue goes away with it. If the connection is lost, it exits 1 with the reason. The
-// broker is taken from AMQP_URL (default amqp://guest:guest@localhost:5672/).
+// errors go to stderr. It runs until Ctrl+C (or SIGTERM), then exits 0; its queue goes away with it. If
+// the connection is lost, it exits 1 with the reason. The broker is taken from AMQP_URL
+// (default amqp://guest:guest@localhost:5672/).
 package main
 
 import (
@@ -187,10 +187,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
-// consumerEnded says why the deliveries channel closed. The library passes on the reason (closed) or
-// the broker's cancel (cancelled) before it closes the deliveries channel. The broker cancels a consumer
-// when its queue is deleted; a passive declare (on a new channel: a failed one closes its channel)
-// tells whether that is what happened.
+// consumerEnded says why the deliveries channel closed. When the channel or the connection closed, the
+// library has put the reason in closed before closing the deliveries channel. Otherwise the broker
+// cancelled our consumer, and cancelled holds its tag (the library also closes cancelled when the
+// channel closes: hence the order of the checks). The broker cancels a consumer when its queue is
+// deleted; a passive declare (on a new channel: a failed one closes its channel) tells if it was.
 func consumerEnded(conn *amqp.Connection, closed <-chan *amqp.Error, cancelled <-chan string, queue string) error {
 	select {
 	case reason, ok := <-closed:
@@ -198,17 +199,23 @@ func consumerEnded(conn *amqp.Connection, closed <-chan *amqp.Error, cancelled <
 			return fmt.Errorf("connection to the broker lost: %s", reason.Reason)
 		}
 		return errors.New("connection to the broker lost")
-	case <-cancelled:
-		ch, err := conn.Channel()
-		if err != nil {
-			return fmt.Errorf("the broker cancelled our consumer, and then: %w", err)
+	default:
+	}
+	select {
+	case _, ok := <-cancelled:
+		if !ok {
+			return errors.New("connection to the broker lost")
 		}
-		var aerr *amqp.Error
-		if _, err := ch.QueueDeclarePassive(queue, false, false, true, false, nil); errors.As(err, &aerr) && aerr.Code == amqp.NotFound {
-			return fmt.Errorf("the broker cancelled our consumer: our queue %q was deleted", queue)
-		}
-		return fmt.Errorf("the broker cancelled our consumer (queue %q)", queue)
 	default:
 		return errors.New("the consumer stopped for no reason given by the broker")
 	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("the broker cancelled our consumer, and then: %w", err)
+	}
+	var aerr *amqp.Error
+	if _, err := ch.QueueDeclarePassive(queue, false, false, true, false, nil); errors.As(err, &aerr) && aerr.Code == amqp.NotFound {
+		return fmt.Errorf("the broker cancelled our consumer: our queue %q was deleted", queue)
+	}
+	return fmt.Errorf("the broker cancelled our consumer (queue %q)", queue)
 }
