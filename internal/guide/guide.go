@@ -1,25 +1,56 @@
 // Package guide keeps the tutorial guides (the README.md and README.zh-CN.md files beside each tutorial's
-// programs) from drifting away from the code they show.
+// programs) from drifting away from the code they show, and checks that what they show compiles when a
+// reader pastes it into a module of their own.
 //
-// A program marks the steps a guide walks through with comment lines:
+// # Steps
 //
-//	// region publish
-//	...
-//	// endregion publish
+// A program has no marker lines: a guide quotes it by its steps. A Go file is split into steps at its
+// comment blocks, as gobyexample does: a step starts at a full-line // comment that is the first line of
+// the file, or whose previous line is blank or ends with "{" or "(", and runs to the line before the
+// next step. So the doc comment, the package clause and the imports are the first step, and each
+// teaching comment before a statement starts one. `go run ./internal/guide/cmd/guides -steps FILE`
+// lists a file's steps.
 //
-// A guide embeds a region with a marker line, an HTML comment that Markdown does not show, followed by a
+// # Code blocks
+//
+// A guide quotes a file with a marker line, an HTML comment that Markdown does not show, followed by a
 // fenced block:
 //
-//	<!-- code: hello-world/send/main.go#publish -->
+//	<!-- code: hello-world/send/main.go -->
 //	```go
-//	...the region's lines...
+//	...the file from its first line...
+//	```
+//	...prose...
+//	<!-- code: hello-world/send/main.go#Declare the queue -->
+//	```go
+//	...the file from the step whose comment starts with "Declare the queue"...
 //	```
 //
-// The path is relative to the repository root. The block holds exactly the region's lines, without the
-// region's own marker lines (nor those of any region nested in it), with the tabs that every line of
-// the region starts with removed. `make guides` (go run ./internal/guide/cmd/guides -write) rewrites the
-// blocks from the source, and adds the block when a marker has none yet; the test of this package fails
-// when a block differs from its region or a marker names a file or region that does not exist.
+// The path is relative to the repository root. <!-- code: PATH --> starts at the top of the file;
+// <!-- code: PATH#PHRASE --> at the one step whose first comment line, after "//" and one space, starts
+// with PHRASE (which may hold spaces). A block runs up to the step where the guide's next marker for
+// the same file starts, or to the end of the file. A guide's markers for one file must follow the
+// file's order and the first must be <!-- code: PATH -->, so its blocks for a file, one after the other,
+// are the whole file; a lone <!-- code: PATH --> shows the file in full. A block shows its lines
+// without their trailing blank lines and without the tabs that all of them start with.
+//
+// Files that still mark steps with "// region NAME" / "// endregion NAME" lines are quoted the old
+// way, <!-- code: PATH#NAME --> being the region's lines (regions.go), until every program is
+// converted.
+//
+// `make guides` (go run ./internal/guide/cmd/guides -write) rewrites the blocks from the source, and
+// adds the block when a marker has none yet; CheckAll (go run ./internal/guide/cmd/guides, and this
+// package's test) fails when a block differs from the source or a marker is wrong: no such file, a
+// phrase that matches no step or several, markers out of the file's order.
+//
+// # Code a reader can paste
+//
+// The test TestGuidesCompile pastes each guide into a fresh module, as a reader would, and builds and
+// vets it (see Paste): the blocks of each program, as the guide shows them, make its main.go, and
+// internal/paste/broker/broker.go, which a guide must show once in full when its programs use the
+// shared helper internal/broker, makes package broker.
+//
+// # Output blocks
 //
 // A guide shows what a program prints with
 //
@@ -50,11 +81,10 @@ import (
 var guideNames = []string{"README.md", "README.zh-CN.md"}
 
 var (
-	regionRE    = regexp.MustCompile(`^\s*// region (\S+)\s*$`)
-	endregionRE = regexp.MustCompile(`^\s*// endregion (\S+)\s*$`)
-	codeRE      = regexp.MustCompile(`^<!-- code: (\S+?)#(\S+) -->\s*$`)
-	outputRE    = regexp.MustCompile(`^<!-- output: (\S+) -->\s*$`)
-	fenceRE     = regexp.MustCompile("^(```+)(.*)$")
+	codeRE   = regexp.MustCompile(`^<!-- code: ([^\s#]+)(?:#(\S.*?))? -->\s*$`)
+	outputRE = regexp.MustCompile(`^<!-- output: (\S+) -->\s*$`)
+	markerRE = regexp.MustCompile(`^\s*<!--\s*(code|output)\b`) // what looks like a marker, well formed or not
+	fenceRE  = regexp.MustCompile("^(```+)(.*)$")
 )
 
 // Root returns the repository root: the nearest folder at or above the working directory that holds
@@ -74,52 +104,6 @@ func Root() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// Regions reads the marked regions of a source file: name to the region's lines, common leading tabs
-// removed, joined with "\n" (no final newline). Marker lines are never part of a region. A region that
-// is opened twice, closed without being opened, or never closed is an error.
-func Regions(path string) (map[string]string, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	lines := splitLines(string(src))
-	regions := map[string][]string{}
-	var open []string // names of the regions open at the current line, in order
-	openedAt := map[string]int{}
-	for i, line := range lines {
-		if m := regionRE.FindStringSubmatch(line); m != nil {
-			name := m[1]
-			if _, dup := regions[name]; dup {
-				return nil, fmt.Errorf("%s:%d: region %q opened a second time", path, i+1, name)
-			}
-			regions[name] = []string{}
-			open = append(open, name)
-			openedAt[name] = i + 1
-			continue
-		}
-		if m := endregionRE.FindStringSubmatch(line); m != nil {
-			name := m[1]
-			at := slices.Index(open, name)
-			if at < 0 {
-				return nil, fmt.Errorf("%s:%d: endregion %q without an open region of that name", path, i+1, name)
-			}
-			open = slices.Delete(open, at, at+1)
-			continue
-		}
-		for _, name := range open {
-			regions[name] = append(regions[name], line)
-		}
-	}
-	if len(open) > 0 {
-		return nil, fmt.Errorf("%s:%d: region %q is never closed", path, openedAt[open[0]], open[0])
-	}
-	out := make(map[string]string, len(regions))
-	for name, body := range regions {
-		out[name] = strings.Join(dedent(body), "\n")
-	}
-	return out, nil
 }
 
 // dedent removes the leading tabs that every non-blank line has, and trims blank lines at either end.
@@ -155,7 +139,7 @@ func dedent(lines []string) []string {
 type Block struct {
 	Kind   string // "code" or "output"
 	File   string // code: the source file, relative to the repository root
-	Region string // code: the region's name
+	Phrase string // code: what follows "#" in the marker: the start of a step's comment, or a region's name; "" for the top of the file
 	Name   string // output: the output's name
 	Line   int    // the marker's line number, from 1
 	Body   string // the block's content, joined with "\n" (no final newline)
@@ -180,9 +164,11 @@ func Parse(text string) ([]Block, error) {
 		}
 		var b Block
 		if m := codeRE.FindStringSubmatch(lines[i]); m != nil {
-			b = Block{Kind: "code", File: m[1], Region: m[2]}
+			b = Block{Kind: "code", File: m[1], Phrase: m[2]}
 		} else if m := outputRE.FindStringSubmatch(lines[i]); m != nil {
 			b = Block{Kind: "output", Name: m[1]}
+		} else if markerRE.MatchString(lines[i]) {
+			return nil, fmt.Errorf("line %d: malformed marker %q: write <!-- code: PATH -->, <!-- code: PATH#PHRASE --> or <!-- output: NAME -->", i+1, lines[i])
 		} else {
 			continue
 		}
@@ -251,8 +237,79 @@ func Guides(root string) ([]string, error) {
 	return out, err
 }
 
-// Sync brings the code blocks of the guide at root/guide in line with the regions they name. It
-// returns the guide's new text, and one error per problem: a marker naming a missing file or region, a
+// lineError is a problem at a line of a guide.
+type lineError struct {
+	line int
+	err  error
+}
+
+// blockTexts returns what each code block of a guide should hold, by index in blocks (a block whose
+// marker is wrong has none), and the problems with the markers. The blocks of one file are quoted by
+// steps (stepTexts), or by regions while the file still has region lines (regionTexts).
+func blockTexts(root string, blocks []Block) (map[int]string, []lineError) {
+	byFile := map[string][]int{} // file to the indexes of its blocks, in guide order
+	var files []string
+	for i, b := range blocks {
+		if b.Kind != "code" {
+			continue
+		}
+		if _, ok := byFile[b.File]; !ok {
+			files = append(files, b.File)
+		}
+		byFile[b.File] = append(byFile[b.File], i)
+	}
+	texts := map[int]string{}
+	var errs []lineError
+	for _, file := range files {
+		idx := byFile[file]
+		marks := make([]Block, len(idx))
+		for j, i := range idx {
+			marks[j] = blocks[i]
+		}
+		src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(file)))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				err = fmt.Errorf("no such file %s", file)
+			}
+			for _, b := range marks {
+				errs = append(errs, lineError{b.Line, err})
+			}
+			continue
+		}
+		var got []string
+		var ferrs []lineError
+		if hasRegions(string(src)) {
+			got, ferrs = regionTexts(file, string(src), marks)
+		} else {
+			got, ferrs = stepTexts(file, string(src), marks)
+		}
+		errs = append(errs, ferrs...)
+		if got == nil {
+			continue
+		}
+		bad := map[int]bool{}
+		for _, e := range ferrs {
+			bad[e.line] = true
+		}
+		for j, i := range idx {
+			if !bad[blocks[i].Line] {
+				texts[i] = got[j]
+			}
+		}
+	}
+	return texts, errs
+}
+
+// Ref is what a code block's marker names: FILE or FILE#PHRASE.
+func (b Block) Ref() string {
+	if b.Phrase == "" {
+		return b.File
+	}
+	return b.File + "#" + b.Phrase
+}
+
+// Sync brings the code blocks of the guide at root/guide in line with the source they quote. It
+// returns the guide's new text, and one error per problem: a wrong marker (see the package doc), a
 // block that differs (only when write is false: then the text is returned unchanged). With write true,
 // differing and missing blocks are rewritten instead of reported.
 func Sync(root, guide string, write bool) (string, []error) {
@@ -265,57 +322,45 @@ func Sync(root, guide string, write bool) (string, []error) {
 	if err != nil {
 		return text, []error{fmt.Errorf("%s: %v", guide, err)}
 	}
-	lines := splitLines(text)
-	var errs []error
-	cache := map[string]map[string]string{}
-	// Rewrite from the last block up, so earlier line numbers stay valid.
-	for i := len(blocks) - 1; i >= 0; i-- {
-		b := blocks[i]
-		if b.Kind != "code" {
-			if !b.Fenced {
-				errs = append(errs, fmt.Errorf("%s:%d: output %q has no fenced block after its marker", guide, b.Line, b.Name))
-			}
+	texts, lerrs := blockTexts(root, blocks)
+	for i, b := range blocks {
+		if b.Kind == "output" && !b.Fenced {
+			lerrs = append(lerrs, lineError{b.Line, fmt.Errorf("output %q has no fenced block after its marker", b.Name)})
+		}
+		want, ok := texts[i]
+		if b.Kind != "code" || !ok || write || (b.Fenced && b.Body == want) {
 			continue
 		}
-		where := fmt.Sprintf("%s:%d: %s#%s", guide, b.Line, b.File, b.Region)
-		regions, ok := cache[b.File]
-		if !ok {
-			regions, err = Regions(filepath.Join(root, filepath.FromSlash(b.File)))
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					err = fmt.Errorf("no such file %s", b.File)
-				}
-				errs = append(errs, fmt.Errorf("%s: %v", where, err))
+		if !b.Fenced {
+			lerrs = append(lerrs, lineError{b.Line, fmt.Errorf("%s: no ```go block after the marker: run `make guides`", b.Ref())})
+		} else {
+			lerrs = append(lerrs, lineError{b.Line, fmt.Errorf("%s: the guide's code block differs from the source (%s): run `make guides`",
+				b.Ref(), firstDiff(b.Body, want))})
+		}
+	}
+	if write {
+		lines := splitLines(text)
+		// Rewrite from the last block up, so earlier line numbers stay valid.
+		for i := len(blocks) - 1; i >= 0; i-- {
+			b := blocks[i]
+			want, ok := texts[i]
+			if !ok || (b.Fenced && b.Body == want) {
 				continue
 			}
-			cache[b.File] = regions
-		}
-		want, ok := regions[b.Region]
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s: %s has no region %q (its regions: %s); mark it with // region %s ... // endregion %s, or fix the marker",
-				where, b.File, b.Region, strings.Join(sortedKeys(regions), ", "), b.Region, b.Region))
-			continue
-		}
-		if b.Fenced && b.Body == want {
-			continue
-		}
-		if !write {
+			repl := splitLines(want)
 			if !b.Fenced {
-				errs = append(errs, fmt.Errorf("%s: no ```go block after the marker: run `make guides`", where))
-			} else {
-				errs = append(errs, fmt.Errorf("%s: the guide's code block differs from the region in the source (%s): run `make guides`",
-					where, firstDiff(b.Body, want)))
+				repl = append(append([]string{"```go"}, repl...), "```")
 			}
-			continue
+			lines = slices.Concat(lines[:b.start], repl, lines[b.end:])
 		}
-		repl := splitLines(want)
-		if !b.Fenced {
-			repl = append(append([]string{"```go"}, repl...), "```")
-		}
-		lines = slices.Concat(lines[:b.start], repl, lines[b.end:])
+		text = strings.Join(lines, "\n")
 	}
-	slices.Reverse(errs)
-	return strings.Join(lines, "\n"), errs
+	slices.SortStableFunc(lerrs, func(a, b lineError) int { return a.line - b.line })
+	errs := make([]error, len(lerrs))
+	for i, e := range lerrs {
+		errs[i] = fmt.Errorf("%s:%d: %w", guide, e.line, e.err)
+	}
+	return text, errs
 }
 
 // firstDiff describes the first line where got and want differ.

@@ -226,7 +226,7 @@ func TestTranslationsMatch(t *testing.T) {
 		var out []string
 		for _, b := range blocks {
 			if b.Kind == "code" {
-				out = append(out, "code "+b.File+"#"+b.Region)
+				out = append(out, "code "+b.Ref())
 			} else {
 				out = append(out, "output "+b.Name)
 			}

@@ -1,13 +1,17 @@
-// Command guides keeps the code blocks of the tutorial guides equal to the marked regions of the
-// programs they show (see package guide for the marker syntax).
+// Command guides keeps the code blocks of the tutorial guides equal to the source they quote (see
+// package guide for the markers: <!-- code: PATH --> and <!-- code: PATH#PHRASE -->, a program being
+// split into steps at its comment blocks).
 //
 // Usage:
 //
-//	go run ./internal/guide/cmd/guides          # check: list the blocks that differ, exit 1 if any
-//	go run ./internal/guide/cmd/guides -write   # rewrite the blocks from the source (make guides)
+//	go run ./internal/guide/cmd/guides                # check: list the problems, exit 1 if any
+//	go run ./internal/guide/cmd/guides -write         # rewrite the blocks from the source (make guides)
+//	go run ./internal/guide/cmd/guides -steps FILE... # list the steps a guide can start a block at
 //
 // It works on every README.md and README.zh-CN.md below the repository root that holds a marker.
 // Output blocks are not written: the tutorials' tests check them against what the programs print.
+// Whether the guides compile when pasted is checked by a test:
+// go test -run TestGuidesCompile ./internal/guide/
 package main
 
 import (
@@ -28,9 +32,16 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("guides", flag.ContinueOnError)
-	write := fs.Bool("write", false, "rewrite the guides' code blocks from the marked regions")
+	write := fs.Bool("write", false, "rewrite the guides' code blocks from the source")
+	steps := fs.Bool("steps", false, "list the steps of the files given as arguments")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *steps {
+		return listSteps(fs.Args(), stdout)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (files are for -steps)", fs.Args())
 	}
 	root, err := guide.Root()
 	if err != nil {
@@ -51,6 +62,25 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%d problem(s) in the guides", len(errs))
+	}
+	return nil
+}
+
+// listSteps prints each file's steps: the line each starts at, and its comment's first line, which is
+// what a marker's #PHRASE must start with.
+func listSteps(files []string, stdout io.Writer) error {
+	if len(files) == 0 {
+		return fmt.Errorf("-steps: name the files")
+	}
+	for _, f := range files {
+		steps, err := guide.StepsOf(f)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s:\n", f)
+		for _, s := range steps {
+			fmt.Fprintf(stdout, "%5d  %s\n", s.Line, s.Title)
+		}
 	}
 	return nil
 }
