@@ -1,23 +1,36 @@
 # The RabbitMQ tutorials in Go. `make` alone lists the targets.
 #
 # The broker is the one at AMQP_URL (default amqp://guest:guest@localhost:5672/); `make broker` starts
-# one when nothing answers there: with docker compose where a Docker engine runs, else as a local node
-# of Debian's rabbitmq-server with its data under .broker/.
+# one when nothing answers there: with docker compose where a Docker engine runs, else a local node
+# with its data under .broker/: RabbitMQ 4.x (Debian trixie's, from a root that debootstrap makes) or,
+# with RABBITMQ_SERIES=3.10, Debian bookworm's RabbitMQ 3.10 (scripts/broker.sh says more).
 
 SHELL := bash
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 export PATH := $(PATH):/usr/local/go/bin
+# The local node's RabbitMQ series: 4 (the default) or 3.10. Unset, a port keeps the series it ran last.
+RABBITMQ_SERIES ?=
+export RABBITMQ_SERIES
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@echo
+	@echo "  AMQP_URL=...          the broker (default amqp://guest:guest@localhost:5672/); make broker makes"
+	@echo "                        the user and vhost it names on a node it starts"
+	@echo "  RABBITMQ_SERIES=3.10  the local node's RabbitMQ: 4 (RabbitMQ 4.x, the default) or 3.10, e.g."
+	@echo "                        make test RABBITMQ_SERIES=3.10 AMQP_URL=amqp://guest:guest@localhost:5673/"
 
 .PHONY: broker
-broker: ## make sure a broker answers at AMQP_URL (starts one if needed)
+broker: ## make sure a broker answers at AMQP_URL (starts RabbitMQ 4.x if none does; see RABBITMQ_SERIES)
 	@scripts/broker.sh start
+
+.PHONY: broker-status
+broker-status: ## say what answers at AMQP_URL: which RabbitMQ, and who started it
+	@scripts/broker.sh status
 
 .PHONY: broker-stop
 broker-stop: ## stop the broker that `make broker` started
@@ -38,7 +51,7 @@ demo: broker ## run every tutorial end to end against the broker
 .PHONY: vet
 vet: ## go vet, and gofmt must have nothing to change
 	$(GO) vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -path ./.broker -prune -o -name '*.go' -print)); \
 	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
 .PHONY: lint
