@@ -334,7 +334,8 @@ start_node() {
 	mkdir -p "$state/$p"
 	say "starting RabbitMQ $(version "$series") as node tutorials-$p@localhost (data and logs in ${hd#"$repo"/})"
 	node_cmd "$series" "$p" server rabbitmq-server
-	"${cmd[@]}" >"$hd/log/startup.log" 2>&1 9>&- </dev/null &
+	# In a session of its own, the node outlives a Ctrl+C of the `make test` that started it.
+	setsid "${cmd[@]}" >"$hd/log/startup.log" 2>&1 9>&- </dev/null &
 	pid=$!
 	echo "$pid" >"$state/$p/server.pid"
 	echo "$series" >"$state/$p/series"
