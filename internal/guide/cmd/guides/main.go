@@ -8,6 +8,9 @@
 //	go run ./internal/guide/cmd/guides -write         # rewrite the blocks from the source (make guides)
 //	go run ./internal/guide/cmd/guides -steps FILE... # list the steps a guide can start a block at
 //
+// -root DIR works on the guides below DIR instead of the repository (the tests' fixtures:
+// -root internal/guide/testdata/paste).
+//
 // It works on every README.md and README.zh-CN.md below the repository root that holds a marker.
 // Output blocks are not written: the tutorials' tests check them against what the programs print.
 // Whether the guides compile when pasted is checked by a test:
@@ -34,6 +37,7 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("guides", flag.ContinueOnError)
 	write := fs.Bool("write", false, "rewrite the guides' code blocks from the source")
 	steps := fs.Bool("steps", false, "list the steps of the files given as arguments")
+	rootFlag := fs.String("root", "", "the repository root (default: the nearest folder at or above the working directory with a go.mod)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,9 +47,12 @@ func run(args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (files are for -steps)", fs.Args())
 	}
-	root, err := guide.Root()
-	if err != nil {
-		return err
+	root := *rootFlag
+	if root == "" {
+		var err error
+		if root, err = guide.Root(); err != nil {
+			return err
+		}
 	}
 	var errs []error
 	if *write {

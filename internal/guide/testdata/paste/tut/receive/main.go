@@ -1,0 +1,19 @@
+// Command receive prints the messages of the "hello" queue.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+)
+
+func main() {
+	// Connect, as send does.
+	conn, err := broker.Dial("receive")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "receive:", err)
+		os.Exit(1)
+	}
+	defer conn.Close()
+}
