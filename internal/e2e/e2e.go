@@ -99,7 +99,8 @@ type Proc struct {
 	stdout []string
 	times  []time.Time // when each stdout line was read
 	stderr bytes.Buffer
-	lines  chan string
+	read   int           // how many stdout lines WaitLine has looked at
+	more   chan struct{} // gets a value when a line was added (never blocks the reader)
 	done   chan struct{}
 	err    error
 }
@@ -108,7 +109,7 @@ type Proc struct {
 // through). The process is killed when the test ends if it is still running.
 func Start(t testing.TB, name string, env []string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, name: name, lines: make(chan string, 1024), done: make(chan struct{})}
+	p := &Proc{t: t, name: name, more: make(chan struct{}, 1), done: make(chan struct{})}
 	p.cmd = exec.Command(Bin(t, name), args...)
 	// Race-built programs sleep a second at exit unless told not to; a race still fails the program.
 	p.cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0 halt_on_error=1"), env...)
@@ -128,10 +129,12 @@ func Start(t testing.TB, name string, env []string, args ...string) *Proc {
 			p.stdout = append(p.stdout, line)
 			p.times = append(p.times, time.Now())
 			p.mu.Unlock()
-			p.lines <- line
+			select {
+			case p.more <- struct{}{}:
+			default:
+			}
 		}
 		p.err = p.cmd.Wait()
-		close(p.lines)
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -157,20 +160,33 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 }
 
 // WaitLine waits until the program prints a line containing substr and returns it, failing the test
-// (with all the program printed) if the program exits first or LineTimeout passes.
+// (with all the program printed) if the program exits first or LineTimeout passes. Each call looks at
+// the lines after the one the previous call returned. Lines are kept whether or not anybody waits for
+// them, so a program that prints a lot never blocks on its output.
 func (p *Proc) WaitLine(substr string) string {
 	p.t.Helper()
 	timer := time.NewTimer(LineTimeout)
 	defer timer.Stop()
 	for {
+		p.mu.Lock()
+		for p.read < len(p.stdout) {
+			line := p.stdout[p.read]
+			p.read++
+			if strings.Contains(line, substr) {
+				p.mu.Unlock()
+				return line
+			}
+		}
+		p.mu.Unlock()
 		select {
-		case line, ok := <-p.lines:
-			if !ok {
+		case <-p.more:
+		case <-p.done:
+			p.mu.Lock()
+			unread := p.read < len(p.stdout)
+			p.mu.Unlock()
+			if !unread {
 				p.t.Fatalf("%s exited (%v) before printing %q\nstdout:\n%s\nstderr:\n%s",
 					p.name, p.err, substr, p.Stdout(), p.Stderr())
-			}
-			if strings.Contains(line, substr) {
-				return line
 			}
 		case <-timer.C:
 			p.t.Fatalf("%s did not print %q within %s\nstdout:\n%s\nstderr:\n%s",
@@ -200,9 +216,6 @@ func (p *Proc) Wait() int {
 	case <-p.done:
 	case <-time.After(LineTimeout):
 		p.t.Fatalf("%s did not exit within %s\nstdout:\n%s\nstderr:\n%s", p.name, LineTimeout, p.Stdout(), p.Stderr())
-	}
-	// Drain lines nobody waited for, so Stdout is complete.
-	for range p.lines {
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
