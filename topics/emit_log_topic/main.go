@@ -126,8 +126,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
 
-	// Publish to "topic_logs" with our routing key. The message id is unique, so that
-	// a returned message can be told for ours. The timeout bounds the wait for the confirm.
+	// Publish to "topic_logs" with our routing key. The message id is unique, so that a returned
+	// message can be told for ours. The timeout bounds the wait for the confirm.
 	id := rand.Text()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
