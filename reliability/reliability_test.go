@@ -103,14 +103,14 @@ func TestBadInput(t *testing.T) {
 }
 
 // waitDone waits until the consumers have done every task 1..n at least once.
-func waitDone(t *testing.T, n int, procs ...*e2e.Proc) {
+func waitDone(t testing.TB, n int, procs ...*e2e.Proc) {
 	t.Helper()
 	e2e.WaitFor(t, fmt.Sprintf("all %d tasks done", n), func() bool {
 		return len(doneTasks(procs...)) == n
 	})
 }
 
-func waitDoneAtLeast(t *testing.T, n int, procs ...*e2e.Proc) {
+func waitDoneAtLeast(t testing.TB, n int, procs ...*e2e.Proc) {
 	t.Helper()
 	e2e.WaitFor(t, fmt.Sprintf("%d tasks done", n), func() bool { return len(doneTasks(procs...)) >= n })
 }
@@ -132,7 +132,7 @@ func doneTasks(procs ...*e2e.Proc) map[int]int {
 	return done
 }
 
-func stopAll(t *testing.T, procs ...*e2e.Proc) {
+func stopAll(t testing.TB, procs ...*e2e.Proc) {
 	t.Helper()
 	for _, p := range procs {
 		p.Interrupt()
@@ -149,7 +149,7 @@ func stopAll(t *testing.T, procs ...*e2e.Proc) {
 // a redelivery (the broker gave it out again after a lost ack) or by the producer publishing it again
 // (its confirm was lost). Lines marked "(duplicate)" are not runs: the consumer recognised the task.
 // It returns the number of runs.
-func checkDone(t *testing.T, n, republished int, procs ...*e2e.Proc) (runs int) {
+func checkDone(t testing.TB, n, republished int, procs ...*e2e.Proc) (runs int) {
 	t.Helper()
 	redelivered := 0
 	for _, p := range procs {
@@ -181,7 +181,7 @@ func checkDone(t *testing.T, n, republished int, procs ...*e2e.Proc) (runs int) 
 }
 
 // republishedOf reads the producer's last line: " [x] Published N tasks: N confirmed, R republished".
-func republishedOf(t *testing.T, stdout string) int {
+func republishedOf(t testing.TB, stdout string) int {
 	t.Helper()
 	lines := strings.Split(stdout, "\n")
 	last := lines[len(lines)-1]

@@ -149,6 +149,18 @@ func (c *consumer) session(ctx context.Context, url string) error {
 	); err != nil {
 		return permanent{broker.DeclareError("queue", "task_queue", err)}
 	}
+	// The dead-letter queue: where a policy on the cluster (scripts/cluster.sh) sends a task that was
+	// handed back more times than the delivery limit, instead of dropping it.
+	if _, err := ch.QueueDeclare(
+		"task_queue.dead", // name
+		true,              // durable
+		false,             // delete when unused
+		false,             // exclusive
+		false,             // no-wait
+		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}, // arguments
+	); err != nil {
+		return permanent{broker.DeclareError("queue", "task_queue.dead", err)}
+	}
 	if err := ch.Qos(
 		c.prefetch, // prefetch count
 		0,          // prefetch size
