@@ -149,6 +149,7 @@ func (c *consumer) session(ctx context.Context, url string) error {
 	); err != nil {
 		return permanent{broker.DeclareError("queue", "task_queue", err)}
 	}
+
 	// The dead-letter queue: where a policy on the cluster (scripts/cluster.sh) sends a task that was
 	// handed back more times than the delivery limit, instead of dropping it.
 	if _, err := ch.QueueDeclare(
@@ -161,6 +162,10 @@ func (c *consumer) session(ctx context.Context, url string) error {
 	); err != nil {
 		return permanent{broker.DeclareError("queue", "task_queue.dead", err)}
 	}
+
+	// At most -prefetch tasks unacknowledged at a time, and manual acknowledgements: the broker keeps
+	// each task until we say it is done, and gives the unacknowledged ones to another consumer when this
+	// channel closes, whatever the reason.
 	if err := ch.Qos(
 		c.prefetch, // prefetch count
 		0,          // prefetch size
@@ -180,6 +185,8 @@ func (c *consumer) session(ctx context.Context, url string) error {
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
+
+	// The first time, the tutorial's line; after a reconnect, which broker we consume from now.
 	if !c.waiting {
 		fmt.Fprintln(c.stdout, " [*] Waiting for messages. To exit press CTRL+C")
 		c.waiting = true
@@ -187,6 +194,9 @@ func (c *consumer) session(ctx context.Context, url string) error {
 		fmt.Fprintf(c.stdout, " [*] Consuming again, from %s\n", broker.Redact(url))
 	}
 
+	// One task at a time, until Ctrl+C or until the deliveries channel closes: the connection or the
+	// channel is gone, or the broker cancelled our consumer (the queue was deleted, say), and the
+	// reconnect loop takes over.
 	for {
 		var d amqp.Delivery
 		var ok bool
