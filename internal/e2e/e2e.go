@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,9 +67,16 @@ func Main(m *testing.M, programs ...string) (code int) {
 	}
 	defer os.RemoveAll(dir)
 	root := RepoRoot()
+	// The programs are built with the race detector, except for a run of benchmarks alone (-bench with
+	// -run '^$'), whose figures the detector would distort several times over.
+	flag.Parse()
+	race := !(flagValue("test.bench") != "" && flagValue("test.run") == "^$")
 	for _, p := range programs {
 		out := filepath.Join(dir, filepath.Base(p))
-		cmd := exec.Command("go", "build", "-race", "-o", out, "./"+p)
+		cmd := exec.Command("go", "build", "-o", out, "./"+p)
+		if race {
+			cmd.Args = slices.Insert(cmd.Args, 2, "-race")
+		}
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: build %s: %v\n%s", p, err, b)
@@ -79,6 +88,13 @@ func Main(m *testing.M, programs ...string) (code int) {
 }
 
 var bins = map[string]string{}
+
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
 
 // Bin is the path of a program built by Main, by its last path element ("send").
 func Bin(t testing.TB, name string) string {
