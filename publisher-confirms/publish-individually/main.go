@@ -1,29 +1,27 @@
-// Command publish-individually publishes messages with publisher confirms, waiting for the broker to
-// confirm each message before it publishes the next.
+// Command publish-individually publishes messages with publisher confirms, waiting for each message's
+// confirm before it publishes the next.
 // It is strategy 1 of the RabbitMQ tutorial "Publisher Confirms": the simplest, and the slowest, since
-// every message costs a full round trip to the broker (a few hundred to a few thousand messages a second).
+// every message costs a round trip to the broker.
 //
 // Usage:
 //
-//	go run ./publisher-confirms/publish-individually [-count 50000] [-timeout 60s] [-queue NAME]
+//	go run ./publisher-confirms/publish-individually [-count 50000] [-timeout 60s] [-queue NAME] [-body TEXT]
 //
-// Without -queue, it publishes to a fresh server-named exclusive queue, as the tutorial does; with -queue,
-// to that existing queue as it is (its length limit, overflow behaviour and other arguments stay in
-// force). Every message ends confirmed, nacked, returned (unroutable) or unconfirmed (no confirm within
-// -timeout, connection lost, Ctrl+C); anything but all confirmed is reported and the exit status is 1.
-// The broker is taken from AMQP_URL (default amqp://guest:guest@localhost:5672/).
+// It publishes to a fresh server-named exclusive queue, as the tutorial does, or with -queue to that
+// existing queue. Every message ends confirmed, nacked, returned (no queue took it) or unconfirmed (no
+// confirm in time, connection lost, broker blocking publishers, Ctrl+C); unless all are confirmed, it says
+// which on stderr and exits 1. The broker is taken from AMQP_URL (default amqp://guest:guest@localhost:5672/).
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,9 +33,11 @@ import (
 )
 
 func main() {
-	// Ctrl+C (SIGINT) or SIGTERM cancels ctx: publishing stops and what was not confirmed is reported.
+	// The first Ctrl+C (or SIGTERM) cancels ctx: publishing stops and what was not confirmed is reported.
+	// From then on the signal is not caught any more, so a second Ctrl+C ends the program at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "publish-individually:", err)
 		os.Exit(1)
@@ -45,41 +45,66 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	// The flags, each with a default and an upper bound. There are no positional arguments.
 	flags := flag.NewFlagSet("publish-individually", flag.ContinueOnError)
-	count := flags.Int("count", 50000, "how many messages to publish")
-	// A busy broker may take seconds to confirm. The default is well above the connection heartbeat:
-	// amqp091-go gives up on a silent connection after three heartbeat intervals (3 x 10s), and it is
-	// better told as "connection lost" than as a confirm timeout.
-	timeout := flags.Duration("timeout", 60*time.Second, "how long to wait for the next confirm")
+	flags.SetOutput(io.Discard)
+	count := flags.Int("count", 50000, "how many messages to publish (at most 100,000,000)")
+	// amqp091-go gives up on a connection from which nothing has arrived for 15 s (its read deadline is
+	// three times half the heartbeat, 10 s by default), so a broker that stopped answering altogether is
+	// reported as a lost connection. The timeout is for a broker that still answers but does not confirm.
+	timeout := flags.Duration("timeout", 60*time.Second, "how long to wait for each confirm (at most 1h)")
 	queue := flags.String("queue", "", "publish to this existing queue (default: a fresh exclusive queue)")
-	if err := flags.Parse(args); err != nil {
+	body := flags.String("body", "", "the body of every message (default: the message's number)")
+	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "Usage: publish-individually [-count 50000] [-timeout 60s] [-queue NAME] [-body TEXT]")
+		flags.SetOutput(stdout)
+		flags.PrintDefaults()
+		return nil
+	} else if err != nil {
 		return err
 	}
-	if *count < 1 || *timeout <= 0 {
-		return errors.New("-count must be at least 1, -timeout positive")
+	switch {
+	case *count < 1 || *count > 100_000_000:
+		return fmt.Errorf("-count must be 1 to 100,000,000 (got %d)", *count)
+	case *timeout <= 0 || *timeout > time.Hour:
+		return fmt.Errorf("-timeout must be more than 0 and at most 1h (got %s)", *timeout)
+	case flags.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
 
-	// region connect
+	// Connect and open a channel, as in every tutorial. The deferred CloseDeadline is for the paths that
+	// return an error: amqp091-go's Close waits for the broker's answer with no time limit.
 	conn, err := broker.Dial("publisher-confirms/publish-individually")
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-
+	defer func() { _ = conn.CloseDeadline(time.Now().Add(5 * time.Second)) }()
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
-	defer ch.Close()
-	// endregion connect
 
-	// region declare
-	// Without -queue, a queue of our own: server-named and exclusive, so it goes away with the connection.
-	// With -queue, a passive declare only checks that the queue is there: it changes nothing about it.
+	// A broker short of memory or disk space stops reading from connections that publish (a resource
+	// alarm) and tells them so with connection.blocked. Then no confirm will come: every wait below
+	// ends with ctx, so cancel ctx, with the reason.
+	ctx, stopWaiting := context.WithCancelCause(ctx)
+	defer stopWaiting(nil)
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 1))
+	go func() {
+		for b := range blocked { // closed when the connection closes
+			if b.Active {
+				stopWaiting(fmt.Errorf("the broker is blocking publishers (%s)", b.Reason))
+			}
+		}
+	}()
+
+	// Without -queue, a queue of our own, as in the tutorial: the broker names it, and exclusive ties it
+	// to this connection, so it goes when we do. With -queue, a passive declare only checks that the
+	// queue exists: its length limit, overflow behaviour and type stay as they are.
 	var q amqp.Queue
 	if *queue == "" {
 		q, err = ch.QueueDeclare(
-			"",    // name: let the broker choose one
+			"",    // name: the broker chooses one
 			false, // durable
 			false, // delete when unused
 			true,  // exclusive
@@ -87,238 +112,168 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			nil,   // arguments
 		)
 	} else {
-		q, err = ch.QueueDeclarePassive(
-			*queue, // name
-			false,  // durable
-			false,  // delete when unused
-			false,  // exclusive
-			false,  // no-wait
-			nil,    // arguments
-		)
+		q, err = ch.QueueDeclarePassive(*queue, false, false, false, false, nil) // only the name counts
 	}
 	if err != nil {
 		return broker.DeclareError("queue", *queue, err)
 	}
-	// endregion declare
 
-	// region enable-confirms
-	// Put the channel in confirm mode: from now on the broker confirms every message published on it,
-	// with an ack once it has taken responsibility for the message (enqueued it; for a durable message
-	// on a durable queue, written it to disk) or a nack when it could not (a full queue that rejects
-	// publishes, an internal error).
-	if err := ch.Confirm(false /* no-wait */); err != nil {
+	// Put the channel in confirm mode: from now on the broker answers every message published on it with
+	// an ack, once it has taken responsibility for it, or a nack, when it could not (a full queue that
+	// rejects publishes, an internal error).
+	if err := ch.Confirm(
+		false, // no-wait
+	); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
 
-	// The client library delivers the broker's confirms on a Go channel. The broker may ack many
-	// messages at once (multiple=true); amqp091-go splits such an ack into one Confirmation per
-	// message, in publishing order, so each Confirmation settles exactly one sequence number.
-	//
-	// The library's reader goroutine blocks while this channel is full, and with it every frame the
-	// broker sends on the connection: a listener channel nobody drains can deadlock the connection.
-	// Here one message at most is unconfirmed, so a buffer of one never fills.
-	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
-
-	// mandatory=true asks the broker to return a message that no queue takes (the queue was deleted);
-	// it then acks it anyway, so a return is how we tell "confirmed" from "confirmed but dropped".
-	// The broker sends the return before the ack. Same buffer argument as above.
+	// A message that no queue takes (the queue was deleted) is acked all the same. Published with
+	// mandatory, it is first sent back: a return, which the broker sends before the ack. The library
+	// hands returns to this Go channel, and drops one it cannot hand over within 5 s: that message would
+	// then pass for confirmed. One message is in flight at a time, so a buffer of one is never full.
 	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
-
-	// Why the channel closed, when it does (connection lost, or the broker closed it).
+	// Why the channel closed, when it does (connection lost, or closed by the broker).
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	// endregion enable-confirms
 
-	// region track
-	// outstanding maps the sequence number of the message waiting for its confirm to its body: one
-	// entry at most here, but the same bookkeeping as the batch and async strategies.
-	outstanding := make(map[uint64]string, 1)
-	returned := map[string]bool{}
-	var tally outcome
-
-	// settle records the broker's confirm for one sequence number.
-	settle := func(c amqp.Confirmation) {
-		// Returns come before their ack: take any that arrived, so the ack below is judged right.
-		// (A closed channel never blocks a receive: stop at the first zero value it gives.)
-		for drained := false; !drained; {
-			select {
-			case r, ok := <-returns:
-				if ok {
-					returned[string(r.Body)] = true
-				} else {
-					drained = true
-				}
-			default:
-				drained = true
-			}
-		}
-		body, ok := outstanding[c.DeliveryTag]
-		if !ok {
-			return // not one of ours (cannot happen on a channel only this loop publishes on)
-		}
-		delete(outstanding, c.DeliveryTag)
-		switch {
-		case !c.Ack:
-			tally.nacked.add(body)
-		case returned[body]:
-			delete(returned, body)
-			tally.returned.add(body)
-		default:
-			tally.confirmed.add(body)
-		}
-	}
-
-	// waitOne waits for the next confirm (or a reason to stop waiting) and settles it. A closed
-	// confirms channel means the channel is gone: it is an error, never a success.
-	waitOne := func(timer *time.Timer) error {
-		timer.Reset(*timeout)
-		select {
-		case c, ok := <-confirms:
-			if !ok {
-				return closeReason(closed)
-			}
-			settle(c)
-			return nil
-		case <-timer.C:
-			return fmt.Errorf("no confirm within %s", *timeout)
-		case <-ctx.Done():
-			return errors.New("interrupted")
-		}
-	}
-	// endregion track
-
-	// region publish
-	// Publish one message, then wait for its confirm before publishing the next.
-	timer := time.NewTimer(*timeout)
-	defer timer.Stop()
+	// Publish a message, then wait for its confirm before publishing the next. MessageId numbers the
+	// messages: it is how we know a returned message, whatever its body.
+	var res outcome
 	var stopErr error
 	start := time.Now()
 	for i := 1; i <= *count && stopErr == nil; i++ {
-		body := strconv.Itoa(i)
-		// The sequence number the broker will confirm this message with: 1, 2, 3... on this channel.
-		seq := ch.GetNextPublishSeqNo()
-		err := ch.PublishWithContext(ctx,
+		id := strconv.Itoa(i)
+		confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 			"",     // exchange: the default exchange routes by queue name
 			q.Name, // routing key
 			true,   // mandatory: return the message if no queue takes it
 			false,  // immediate
 			amqp.Publishing{
+				MessageId:   id,
 				ContentType: "text/plain",
-				Body:        []byte(body),
+				Body:        []byte(cmp.Or(*body, id)),
 			})
 		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				stopErr = errors.New("interrupted")
-			case errors.Is(err, amqp.ErrClosed):
-				stopErr = closeReason(closed)
-			default:
-				stopErr = fmt.Errorf("publish: %w", err)
-			}
+			stopErr = cmp.Or(why(ctx, ch, closed), fmt.Errorf("publish: %w", err))
 			break
 		}
-		outstanding[seq] = body
-		tally.published++
+		res.published++
 
-		// Wait for this message's confirm.
-		for stopErr == nil && len(outstanding) > 0 {
-			stopErr = waitOne(timer)
+		// Wait for its confirm, at most -timeout. A message that no queue took was returned before the ack.
+		waitCtx, cancel := context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("no confirm within %s", *timeout))
+		acked, err := confirm.WaitContext(waitCtx)
+		cancel()
+		var r amqp.Return
+		if len(returns) > 0 {
+			r = <-returns
+		}
+		switch {
+		case err != nil || !acked && ch.IsClosed(): // the library nacks the message in flight when the channel closes
+			res.unconfirmed.add(i)
+			stopErr = why(waitCtx, ch, closed)
+		case !acked:
+			res.nacked.add(i)
+		case r.MessageId == id:
+			res.returned.add(i)
+		default:
+			res.confirmed++
 		}
 	}
 	elapsed := time.Since(start)
-	// endregion publish
 
-	// region report
-	// Whatever is still outstanding was never confirmed: say so, by message.
-	for _, seq := range slices.Sorted(maps.Keys(outstanding)) {
-		tally.unconfirmed.add(outstanding[seq])
-	}
-	tally.notPublished = *count - tally.published
-	fmt.Fprintf(stdout, "Published %s messages individually in %s ms (%s msg/s)\n",
-		thousands(tally.published), thousands(int(elapsed.Milliseconds())), thousands(rate(tally.published, elapsed)))
-	if err := tally.err(*count, stopErr); err != nil {
+	// Say how it went. Anything but all confirmed is an error that names the messages.
+	fmt.Fprintf(stdout, "Published %s messages and handled confirms individually in %s ms\n",
+		thousands(res.published), thousands(int(elapsed.Milliseconds())))
+	if err := res.err(*count, stopErr); err != nil {
 		return err
 	}
-	// endregion report
-
-	if err := conn.Close(); err != nil {
+	if err := conn.CloseDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return fmt.Errorf("close connection: %w", err)
 	}
 	return nil
 }
 
-// closeReason says why the channel closed, once the library has closed the confirms channel or
-// refused a publish with ErrClosed: the channel is shutting down, and the close listener gets the
-// broker's reason (or is closed, after a clean close) before the shutdown ends.
-func closeReason(closed <-chan *amqp.Error) error {
-	if e, ok := <-closed; ok && e != nil {
-		return fmt.Errorf("channel closed by the broker or connection lost: %s", e.Reason)
+// why says why publishing or waiting stopped: the channel closed (its close listener gets the reason,
+// or is closed after a clean close, during the library's shutdown), Ctrl+C, the broker blocking
+// publishers, or the wait's timeout.
+func why(ctx context.Context, ch *amqp.Channel, closed <-chan *amqp.Error) error {
+	cause := context.Cause(ctx)
+	switch {
+	case ch.IsClosed():
+		if e, ok := <-closed; ok {
+			return fmt.Errorf("connection lost or channel closed by the broker: %s", e.Reason)
+		}
+		return errors.New("channel closed")
+	case errors.Is(cause, context.Canceled):
+		return errors.New("interrupted")
 	}
-	return errors.New("channel closed before every message was confirmed")
+	return cause
 }
 
-// outcome counts how the messages ended, and keeps the first few bodies of each kind to show.
+// outcome counts how the messages ended, and names those that were not confirmed.
 type outcome struct {
-	published                                int
-	confirmed, nacked, returned, unconfirmed messages
-	notPublished                             int
+	published, confirmed          int
+	nacked, returned, unconfirmed numbers
 }
 
-type messages struct {
-	n     int
-	first []string
-}
-
-func (m *messages) add(body string) {
-	m.n++
-	if len(m.first) < 5 {
-		m.first = append(m.first, body)
-	}
-}
-
-func (m messages) String() string {
-	s := strings.Join(m.first, ", ")
-	if m.n > len(m.first) {
-		s += ", ..."
-	}
-	return s
-}
-
-// err is nil when all count messages were confirmed, else one line: what went wrong, and which messages.
-func (o outcome) err(count int, stopErr error) error {
-	if o.confirmed.n == count {
+// err is nil when all count messages were confirmed, else one line: which were not, and why.
+func (o outcome) err(count int, why error) error {
+	if o.confirmed == count {
 		return nil
 	}
 	var parts []string
 	for _, k := range []struct {
 		what string
-		m    messages
+		n    numbers
 	}{{"nacked", o.nacked}, {"returned as unroutable", o.returned}, {"unconfirmed", o.unconfirmed}} {
-		if k.m.n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %s (messages %s)", thousands(k.m.n), k.what, k.m))
+		if k.n.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", thousands(k.n.n), k.what, k.n))
 		}
 	}
-	if o.notPublished > 0 {
-		parts = append(parts, thousands(o.notPublished)+" not published")
+	if n := count - o.published; n > 0 {
+		parts = append(parts, thousands(n)+" not published")
 	}
-	msg := fmt.Sprintf("%s of %s messages not confirmed: %s", thousands(count-o.confirmed.n), thousands(count),
+	msg := fmt.Sprintf("%s of %s messages not confirmed: %s", thousands(count-o.confirmed), thousands(count),
 		strings.Join(parts, ", "))
-	if stopErr != nil {
-		msg += ": " + stopErr.Error()
+	if why != nil {
+		msg += ": " + why.Error()
 	}
 	return errors.New(msg)
 }
 
-func rate(n int, d time.Duration) int {
-	if d <= 0 {
-		return 0
+// numbers counts messages and keeps the first few runs of consecutive message numbers, to name them.
+type numbers struct {
+	n    int
+	runs [][2]int // first and last of each run, in the order added (ascending)
+}
+
+func (s *numbers) add(i int) {
+	s.n++
+	if k := len(s.runs); k > 0 && s.runs[k-1][1] == i-1 {
+		s.runs[k-1][1] = i
+	} else if k <= 5 { // five to show, and a sixth to know there are more
+		s.runs = append(s.runs, [2]int{i, i})
 	}
-	return int(float64(n) / d.Seconds())
+}
+
+func (s numbers) String() string {
+	var parts []string
+	for k, r := range s.runs {
+		switch {
+		case k == 5:
+			parts = append(parts, "...")
+		case r[0] == r[1]:
+			parts = append(parts, thousands(r[0]))
+		default:
+			parts = append(parts, thousands(r[0])+" to "+thousands(r[1]))
+		}
+	}
+	return "messages " + strings.Join(parts, ", ")
 }
 
 // thousands formats n with commas, as the tutorial prints its figures: 50,000.
 func thousands(n int) string {
 	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
