@@ -32,6 +32,7 @@ AMQP_URL=${AMQP_URL:-amqp://guest:guest@localhost:5672/}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 state="$repo/.broker"
 BROKER_ROOT=${BROKER_ROOT:-$state/trixie-root}
+[[ $BROKER_ROOT == /* ]] || BROKER_ROOT="$PWD/$BROKER_ROOT"
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 compose_file="$repo/docker-compose.yml"
 # The Erlang port mapper (epmd) of the trixie root's nodes listens on a port of its own, so that they
@@ -221,6 +222,7 @@ lock_root() {
 make_root() {
 	[[ -x $BROKER_ROOT/usr/lib/rabbitmq/bin/rabbitmq-server ]] && return 0
 	need_root "RabbitMQ 4.x from a Debian trixie root"
+	[[ ! -e $BROKER_ROOT ]] || die "$BROKER_ROOT has no rabbitmq-server: remove it (umount $BROKER_ROOT/proc first if it is mounted), and a new one is made"
 	command -v debootstrap >/dev/null || apt_install debootstrap
 	[[ -f /usr/share/keyrings/debian-archive-keyring.gpg ]] || apt_install debian-archive-keyring
 	local tmp="$BROKER_ROOT.partial" log="$BROKER_ROOT.debootstrap.log" script=''
