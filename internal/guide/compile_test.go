@@ -198,3 +198,13 @@ func TestPasteEnvNoModule(t *testing.T) {
 		t.Errorf("NewPasteEnv: %v", err)
 	}
 }
+
+// TestPasteImportsUnparsed: the imports of a pasted file that does not parse are still found.
+func TestPasteImportsUnparsed(t *testing.T) {
+	guide := "<!-- code: p/main.go -->\n```go\npackage main\n\nimport (\n\t\"fmt\"\n\n\te2e \"example.org/m/internal/e2e\"\n)\n\nfunc main() {\n```\n"
+	root := writeTree(t, map[string]string{"go.mod": "module example.org/m\n", "p/main.go": "package main\n", "p/README.md": guide})
+	_, errs := Paste(root, "p/README.md")
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "p/README.md:8: p/main.go imports example.org/m/internal/e2e") {
+		t.Errorf("errors: %v", errs)
+	}
+}

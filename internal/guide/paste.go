@@ -43,6 +43,7 @@ var (
 	moduleLineRE = regexp.MustCompile(`(?m)^module\s+(\S+)\s*$`)
 	amqpReqRE    = regexp.MustCompile(`(?m)^\s*(?:require\s+)?github\.com/rabbitmq/amqp091-go\s+(v\S+)`)
 	goPosRE      = regexp.MustCompile(`(?:\./)?([A-Za-z0-9_./-]+\.go):(\d+)(?::\d+)?`)
+	importLineRE = regexp.MustCompile(`^\s*(?:import\s+)?(?:[A-Za-z_][A-Za-z0-9_]*\s+|\.\s+)?"([^"]+)"\s*$`)
 )
 
 // PastedFile is one file of a pasted guide.
@@ -169,9 +170,8 @@ func imports(f *PastedFile) []importLine {
 		}
 		return out
 	}
-	quoted := regexp.MustCompile(`^\s*(?:import\s+)?(?:[A-Za-z_][A-Za-z0-9_]*\s+|\.\s+)?"([^"]+)"\s*$`)
 	for i, line := range f.Lines {
-		if m := quoted.FindStringSubmatch(line); m != nil {
+		if m := importLineRE.FindStringSubmatch(line); m != nil {
 			out = append(out, importLine{m[1], i})
 		}
 	}
