@@ -278,7 +278,7 @@ func lost(closed <-chan *amqp.Error) error {
 	select {
 	case reason, ok := <-closed:
 		if ok && reason != nil {
-			return fmt.Errorf("connection lost: %s", broker.FirstLine(reason.Reason))
+			return fmt.Errorf("connection lost: %w", reason)
 		}
 		return errors.New("connection lost")
 	default:

@@ -1,7 +1,7 @@
 // Package broker is the tutorials' connection helper in a few lines of plain amqp091-go, for your own
 // module: save it as broker/broker.go and import it as "<your module>/broker". The tutorial programs use
-// a fuller version (internal/broker) with the same two functions, which also explains each kind of
-// failure (refused, no answer, not RabbitMQ, a password that needs percent-encoding...).
+// a fuller version (internal/broker) with the same functions, which also explains each kind of failure
+// (refused, no answer, not RabbitMQ, a password that needs percent-encoding...).
 package broker
 
 import (
@@ -15,12 +15,20 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// Dial connects to the broker in AMQP_URL (default: a local broker with the guest user). The timeout
-// bounds the TCP connect and the AMQP handshake; the name shows in the management UI.
+// URL is the broker's URL: AMQP_URL, or a local broker with the guest user.
+func URL() string {
+	return cmp.Or(os.Getenv("AMQP_URL"), "amqp://guest:guest@localhost:5672/")
+}
+
+// Dial connects to the broker at URL(). The timeout bounds the TCP connect and the AMQP handshake; the
+// name shows in the management UI.
 func Dial(name string) (*amqp.Connection, error) {
-	url := cmp.Or(os.Getenv("AMQP_URL"), "amqp://guest:guest@localhost:5672/")
-	uri, err := amqp.ParseURI(url)
-	if err != nil {
+	return DialURL(URL(), name)
+}
+
+// DialURL is Dial for a given URL.
+func DialURL(url, name string) (*amqp.Connection, error) {
+	if _, err := amqp.ParseURI(url); err != nil {
 		// Do not print the error: it may quote the URL, password and all.
 		return nil, errors.New("AMQP_URL is not a valid amqp://user:password@host:port/vhost URL")
 	}
@@ -31,9 +39,18 @@ func Dial(name string) (*amqp.Connection, error) {
 		Dial:       amqp.DefaultDial(10 * time.Second),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s:%d: %w", uri.Host, uri.Port, err)
+		return nil, fmt.Errorf("connect to %s: %w", Redact(url), err)
 	}
 	return conn, nil
+}
+
+// Redact is the broker's address without the password, for messages: host, port and vhost.
+func Redact(url string) string {
+	uri, err := amqp.ParseURI(url)
+	if err != nil {
+		return "the broker in AMQP_URL"
+	}
+	return fmt.Sprintf("%s:%d (vhost %q)", uri.Host, uri.Port, uri.Vhost)
 }
 
 // DeclareError says in one line why declaring the queue or exchange name failed (kind is "queue" or
