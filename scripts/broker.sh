@@ -7,6 +7,7 @@
 #   scripts/broker.sh restart  a full stop and start of that broker (the durability tests need it)
 #   scripts/broker.sh status   say what answers, which series, and who started it
 #   scripts/broker.sh ctl ARGS rabbitmqctl ARGS against the node of this port (list_queues, ...)
+#   scripts/broker.sh root     make the trixie root if it is missing (for other scripts of its nodes)
 #
 # RABBITMQ_SERIES picks the local node's RabbitMQ:
 #   4     (the default) Debian trixie's rabbitmq-server 4.0.5, run with chroot from a trixie root that
@@ -588,8 +589,13 @@ ctl)
 	shift
 	ctl "$@"
 	;;
+root)
+	need_root "RabbitMQ 4.x from a Debian trixie root"
+	lock_root
+	make_root
+	;;
 *)
-	say "usage: $0 start|stop|restart|status|ctl ARGS..."
+	say "usage: $0 start|stop|restart|status|ctl ARGS...|root"
 	exit 2
 	;;
 esac
