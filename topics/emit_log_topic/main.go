@@ -182,14 +182,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// notTaken says why the broker did not take the message: the reason the channel closed, when it did
-// (the broker refused what we sent, or the connection was lost), or else a plain nack.
+// notTaken says why the broker did not confirm the message. The library puts the reason a channel
+// closed in closed before it nacks what was waiting for a confirm. A channel-level error from the broker
+// (403 ACCESS_REFUSED, 404 NOT_FOUND, 406 PRECONDITION_FAILED...) means it refused the message;
+// otherwise the connection closed, and the message may or may not have reached the broker.
 func notTaken(closed <-chan *amqp.Error) error {
 	select {
-	case e := <-closed:
-		if e != nil {
-			return fmt.Errorf("the message was not sent: the channel closed (%s)", e.Reason)
+	case e, ok := <-closed:
+		switch {
+		case ok && e != nil && e.Server && e.Recover:
+			return fmt.Errorf("the broker refused the message: %s", e.Reason)
+		case ok && e != nil:
+			return fmt.Errorf("the connection closed before the broker confirmed the message (%s): "+
+				"it may or may not have been sent", e.Reason)
 		}
+		return errors.New("the channel closed before the broker confirmed the message")
 	default:
 	}
 	return errors.New("the broker did not take the message (nack)")
