@@ -40,6 +40,18 @@ broker-stop: ## stop the broker that `make broker` started
 broker-restart: ## stop and start the broker that `make broker` started (a full restart)
 	@scripts/broker.sh restart
 
+.PHONY: cluster
+cluster: ## start a local 3-node RabbitMQ 4.x cluster (ports 5700-5702) for the Reliability tutorial
+	@scripts/cluster.sh start
+
+.PHONY: cluster-stop
+cluster-stop: ## stop the cluster that `make cluster` started
+	@scripts/cluster.sh stop
+
+.PHONY: test-cluster
+test-cluster: ## the Reliability tutorial's tests that kill nodes of the local cluster (make cluster first)
+	AMQP_URL=amqp://guest:guest@localhost:5700/ $(GO) test -race -count=1 -run Cluster -v ./reliability/ 2>&1 | grep -v '^ *\[x\] Done'; exit $${PIPESTATUS[0]}
+
 .PHONY: build
 build: ## build every program
 	$(GO) build ./...
@@ -63,9 +75,9 @@ test: broker vet ## start the broker if needed, vet, and run all tests with -rac
 	$(GO) test -race -count=1 -p 1 ./...
 
 .PHONY: guides
-guides: ## rewrite the guides' code blocks (*/README*.md) from the programs' marked regions
+guides: ## rewrite the guides' code blocks (*/README*.md) from the programs they quote
 	$(GO) run ./internal/guide/cmd/guides -write
 
 .PHONY: bench
-bench: broker ## run the benchmarks (publisher confirms against the no-confirm baseline)
+bench: broker ## run the benchmarks (confirm strategies, RPC, and with `make cluster` the cluster's)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 5 ./...

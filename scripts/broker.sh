@@ -594,8 +594,17 @@ root)
 	lock_root
 	make_root
 	;;
+mount-root) # for scripts/cluster.sh: the root made and mounted, for nodes it starts itself
+	need_root "RabbitMQ 4.x from a Debian trixie root"
+	lock_root
+	make_root
+	mount_root
+	;;
+release-root) # for scripts/cluster.sh: unmount the root once no node runs from it
+	release_root
+	;;
 *)
-	say "usage: $0 start|stop|restart|status|ctl ARGS...|root"
+	say "usage: $0 start|stop|restart|status|ctl ARGS...|root|mount-root|release-root"
 	exit 2
 	;;
 esac

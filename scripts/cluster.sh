@@ -10,9 +10,10 @@
 #   scripts/cluster.sh ctl N ARGS   rabbitmqctl ARGS against node N
 #
 # The nodes run Debian trixie's rabbitmq-server from the same root as `make broker`'s 4.x node
-# (.broker/trixie-root, made by scripts/broker.sh when missing), on 127.0.0.1 ports 5700-5702 (AMQP) with
+# (.broker/trixie-root, made and mounted by scripts/broker.sh), on 127.0.0.1 ports 5700-5702 (AMQP) with
 # their data under the root's /var/lib/tutorials-cluster/. They share one Erlang cookie, which is what
-# lets them talk to each other, and they are configured like RabbitMQ 4.3 for deprecated features.
+# lets them talk to each other, and they are configured like RabbitMQ 4.3 for deprecated features
+# (scripts/rabbitmq-4.3-defaults.conf).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,13 +61,10 @@ ctl() {
 	in_root "$n" /usr/lib/rabbitmq/bin/rabbitmqctl "$@"
 }
 
+# ensure_root: the trixie root made (once) and mounted by scripts/broker.sh, which also unmounts it
+# when no node runs from it any more (release_root).
 ensure_root() {
-	if [[ ! -x $root/usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
-		say "no RabbitMQ 4.x root yet: making it with scripts/broker.sh"
-		"$here/broker.sh" root
-	fi
-	mountpoint -q "$root/proc" || mount --bind /proc "$root/proc"
-	mountpoint -q "$root/dev" || mount --bind /dev "$root/dev"
+	BROKER_ROOT=$root "$here/broker.sh" mount-root
 }
 
 pid_of() {
@@ -88,12 +86,11 @@ start_node() {
 		return 0
 	fi
 	mkdir -p "$d/mnesia" "$d/log"
-	cat >"$d/rabbitmq.conf" <<CONF
-listeners.tcp.1 = 127.0.0.1:$port
-loopback_users.guest = true
-deprecated_features.permit.transient_nonexcl_queues = false
-deprecated_features.permit.global_qos = false
-CONF
+	{
+		echo "listeners.tcp.1 = 127.0.0.1:$port"
+		echo "loopback_users.guest = true"
+		grep -v '^#' "$here/rabbitmq-4.3-defaults.conf" | grep .
+	} >"$d/rabbitmq.conf"
 	echo '[].' >"$d/enabled_plugins"
 	# One cookie for the three nodes: Erlang nodes only talk to nodes that share theirs.
 	cp "$root$base/cookie" "$d/.erlang.cookie"
@@ -166,6 +163,7 @@ stop)
 			wait_down "$pid" || kill -9 "$pid" 2>/dev/null || true
 		fi
 	done
+	BROKER_ROOT=$root "$here/broker.sh" release-root
 	say "stopped"
 	;;
 status)
