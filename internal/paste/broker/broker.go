@@ -58,9 +58,15 @@ func Redact(url string) string {
 func DeclareError(kind, name string, err error) error {
 	var amqpErr *amqp.Error
 	if errors.As(err, &amqpErr) && amqpErr.Code == amqp.PreconditionFailed {
-		reason, _, _ := strings.Cut(amqpErr.Reason, "\n")
 		return fmt.Errorf("%s %q already exists with other properties (%s): delete it, or declare it as it was first declared",
-			kind, name, reason)
+			kind, name, FirstLine(amqpErr.Reason))
 	}
 	return fmt.Errorf("declare %s %q: %w", kind, name, err)
+}
+
+// FirstLine is the first line of a broker's reason: RabbitMQ 4.x explains some refusals over several
+// lines, and a program reports each error in one.
+func FirstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(line)
 }
