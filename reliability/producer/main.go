@@ -253,8 +253,12 @@ func (p *producer) session(ctx context.Context, url string) error {
 		timer.Reset(p.timeout)
 		select {
 		case <-pending[0].confirm.Done():
-		case b := <-blocked:
+		case b, ok := <-blocked:
+			// The library closes this channel when the connection closes.
 			requeueAll()
+			if !ok {
+				return errors.New("connection lost")
+			}
 			return fmt.Errorf("the broker is blocking publishers (%s)", b.Reason)
 		case <-timer.C:
 			requeueAll()
