@@ -64,7 +64,7 @@ func benchBin(b *testing.B, name string) string {
 	return filepath.Join(benchBinsDir, name)
 }
 
-var elapsedMs = regexp.MustCompile(` in ([0-9,]+) ms `)
+var elapsedMs = regexp.MustCompile(` in ([0-9,]+) ms\n`)
 
 // measured is one run: the time it printed (publishing and confirming only, not connecting), the CPU
 // time of the publisher (user and system, connecting included) and of the broker over the whole run
@@ -110,11 +110,15 @@ var (
 
 // brokerCPU is the CPU time (user and system) the broker's process has used so far, read from /proc:
 // the broker's OS process id comes from the broker itself (rabbitmqctl eval 'os:getpid().'). It is 0
-// when that is not a beam.smp process of this machine (a broker in Docker or on another host): the CPU
-// metrics are then left out.
+// unless scripts/broker.sh started the broker (only then may the benchmark use rabbitmqctl on it) and
+// its process is a beam.smp of this machine: the CPU metrics are then left out.
 func brokerCPU(b *testing.B) time.Duration {
 	b.Helper()
 	brokerStatOnce.Do(func() {
+		if !e2e.OwnBroker() {
+			b.Logf("broker CPU not measured: the broker at AMQP_URL was not started by scripts/broker.sh")
+			return
+		}
 		cmd := exec.Command("bash", "scripts/broker.sh", "ctl", "eval", "os:getpid().")
 		cmd.Dir = e2e.RepoRoot()
 		out, err := cmd.Output()
@@ -158,10 +162,12 @@ func selfCPU(b *testing.B) time.Duration {
 }
 
 // benchQueue declares (or empties) a queue for the benchmark, holding at most maxLen messages (the oldest
-// are dropped, and still confirmed), so the broker's memory does not grow with the runs.
+// are dropped, and still confirmed), so the broker's memory does not grow with the runs. It is a durable
+// classic queue (RabbitMQ 4.3 refuses transient non-exclusive ones); the messages are not persistent,
+// as the programs publish them.
 func benchQueue(b *testing.B, ch *amqp.Channel, name string, maxLen int) {
 	b.Helper()
-	if _, err := ch.QueueDeclare(name, false, false, false, false, amqp.Table{"x-max-length": maxLen}); err != nil {
+	if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{"x-max-length": maxLen}); err != nil {
 		b.Fatalf("declare %s: %v", name, err)
 	}
 	if _, err := ch.QueuePurge(name, false); err != nil {
@@ -331,7 +337,7 @@ func perSecond(n int, d time.Duration) float64 { return float64(n) / d.Seconds()
 //   - batches_bound: 100 messages per batch_settle (see batchSettle), over the no-confirm rate: the
 //     broker's own time per batch, with the publisher's time taken as zero.
 func BenchmarkStrategies(b *testing.B) {
-	const queue = "pc-bench"
+	queue := e2e.UniqueName(b, "pc-bench")
 	ch := e2e.Channel(b)
 	defer func() { _, _ = ch.QueueDelete(queue, false, false, false) }()
 	count := strconv.Itoa(benchCount)
@@ -386,7 +392,7 @@ func BenchmarkStrategies(b *testing.B) {
 // BenchmarkAsyncMemory: peak resident memory of publish-async for 50,000 and 1,000,000 messages. The
 // in-flight window bounds what it holds, so the two should be close.
 func BenchmarkAsyncMemory(b *testing.B) {
-	const queue = "pc-bench-memory"
+	queue := e2e.UniqueName(b, "pc-bench-memory")
 	ch := e2e.Channel(b)
 	defer func() { _, _ = ch.QueueDelete(queue, false, false, false) }()
 	for b.Loop() {

@@ -12,13 +12,25 @@ import (
 // blocks hold <n> placeholders for the figures, which vary from run to run.
 func TestGuideOutput(t *testing.T) {
 	got := map[string]string{}
-	for _, prog := range []string{"publish-individually", "publish-batches", "publish-async"} {
+	for _, prog := range programs {
 		out, errOut, code := e2e.Run(t, prog, nil, "-count", "300")
 		if code != 0 || errOut != "" {
 			t.Fatalf("%s: exit %d, stderr %q", prog, code, errOut)
 		}
 		got[prog] = out
 	}
+
+	// Ctrl+C during a run of publish-async with the default count and window. It publishes to a queue of
+	// the test's, so that the test can see it is publishing (another connection cannot look into the
+	// program's exclusive queue); what it prints is the same.
+	q := declareQueue(t, nil)
+	p := e2e.Start(t, "publish-async", nil, "-queue", q)
+	waitForMessages(t, q)
+	p.Interrupt()
+	code := p.Wait()
+	e2e.CheckCleanError(t, p.Stderr(), code)
+	got["publish-async-interrupted"] = p.Stderr()
+
 	for _, err := range guide.CompareOutputs(".", got) {
 		t.Error(err)
 	}
