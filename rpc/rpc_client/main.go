@@ -214,8 +214,8 @@ func (c *rpcClient) Call(ctx context.Context, n int) (string, error) {
 	}()
 
 	// Publish the request to "rpc_queue" through the default exchange, with the callback queue in
-	// reply_to. The expiration (in milliseconds) is our timeout: a request nobody took by then is
-	// deleted from the queue, instead of being answered for a caller that has given up.
+	// reply_to. Its expiration (in milliseconds) is our timeout: a request still in the queue by then
+	// expires there, so no server works for a caller that has given up.
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	confirm, err := c.ch.PublishWithDeferredConfirmWithContext(ctx,

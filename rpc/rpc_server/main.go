@@ -8,10 +8,11 @@
 //
 // A request's body is n, in decimal, from 0 to 10000; the reply, sent to the queue named by the
 // request's reply_to with the request's correlation_id, is fib(n) in decimal, exact (fib(10000) has
-// 2,090 digits and takes well under a millisecond; the bound keeps every request that cheap). A body
+// 2,090 digits and takes under a millisecond; the bound keeps every request that cheap). A body
 // that is not such a number is answered with an error reply: type "error", the reason as the body. A
 // request with no reply_to cannot be answered: it is dropped, saying so. Either way it is
-// acknowledged, so it never comes back.
+// acknowledged, so it never comes back. A request that has come back 5 times unanswered (the servers
+// that took it died first) is dropped too: it may be what kills them.
 //
 // It prints " [*] Awaiting RPC requests", then " [.] fib(n)" for each request, and a line starting with
 // " [!] " for each request it refuses or drops. It acknowledges a request only once the broker has
@@ -42,8 +43,8 @@ import (
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
 )
 
-// maxN is the largest n the server computes fib(n) for. fib(10000) has 2,090 digits and takes well under
-// a millisecond: a request never holds the server long, and a reply is at most 2 kB.
+// maxN is the largest n the server computes fib(n) for. fib(10000) has 2,090 digits and takes under a
+// millisecond: a request never holds the server long, and a reply is at most 2 kB.
 const maxN = 10000
 
 // maxDeliveries is how many times a request may come back unanswered (its server died, or closed its
