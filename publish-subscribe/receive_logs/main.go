@@ -41,6 +41,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	// One flag, -prefetch (see the Qos step below), and no words.
 	flags := flag.NewFlagSet("receive_logs", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
 	prefetch := flags.Int("prefetch", 100, "how many messages the broker may send ahead of our acknowledgements (1-65535)")
