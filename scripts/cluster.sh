@@ -78,13 +78,11 @@ running() {
 	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
 }
 
-start_node() {
+# launch_node N: start node N's server in the background (it waits for nothing).
+launch_node() {
 	local n=$1 d="$root$base/c$1"
 	local port
 	port=$(port_of "$n")
-	if running "$n"; then
-		return 0
-	fi
 	mkdir -p "$d/mnesia" "$d/log"
 	{
 		echo "listeners.tcp.1 = 127.0.0.1:$port"
@@ -95,26 +93,39 @@ start_node() {
 	# One cookie for the three nodes: Erlang nodes only talk to nodes that share theirs.
 	cp "$root$base/cookie" "$d/.erlang.cookie"
 	chmod 400 "$d/.erlang.cookie"
-	# RabbitMQ 4.0.5 sometimes refuses to boot a node that rejoins a cluster whose other nodes are busy
-	# electing leaders, with failed_to_deny_deprecated_features, though no such queue exists; a second
-	# boot a moment later works. So a node gets three tries, and only for that reason.
-	for try in 1 2 3; do
-		rm -f "$d/rabbit.pid"
-		# shellcheck disable=SC2046
-		nohup chroot "$root" env $(env_of "$n") /usr/lib/rabbitmq/bin/rabbitmq-server >"$d/log/startup.log" 2>&1 &
-		if ctl "$n" -q wait "$base/c$n/rabbit.pid" --timeout 120 >/dev/null 2>&1; then
-			return 0
-		fi
-		if [[ $try -lt 3 ]] && grep -q failed_to_deny_deprecated_features "$d/log/startup.log"; then
-			say "node $n refused to boot (failed_to_deny_deprecated_features); trying again"
-			sleep 2
-			continue
-		fi
-		break
+	rm -f "$d/rabbit.pid"
+	# shellcheck disable=SC2046
+	setsid nohup chroot "$root" env $(env_of "$n") /usr/lib/rabbitmq/bin/rabbitmq-server >"$d/log/startup.log" 2>&1 </dev/null &
+}
+
+# start_nodes N...: start the nodes that do not run, all at once, and wait until each has booted. All at
+# once matters: a node of a cluster that was stopped waits, as it boots, for the nodes that were still
+# running when it stopped.
+start_nodes() {
+	local n todo=()
+	for n in "$@"; do running "$n" || todo+=("$n"); done
+	for n in "${todo[@]}"; do launch_node "$n"; done
+	for n in "${todo[@]}"; do
+		# RabbitMQ 4.0.5 sometimes refuses to boot a node that rejoins a cluster whose other nodes are
+		# busy electing leaders, with failed_to_deny_deprecated_features, though no such queue exists; a
+		# second boot a moment later works. So a node gets three tries, and only for that reason.
+		local try
+		for try in 1 2 3; do
+			if ctl "$n" -q wait "$base/c$n/rabbit.pid" --timeout 120 >/dev/null 2>&1; then
+				continue 2
+			fi
+			if [[ $try -lt 3 ]] && grep -q failed_to_deny_deprecated_features "$root$base/c$n/log/startup.log"; then
+				say "node $n refused to boot (failed_to_deny_deprecated_features); trying again"
+				sleep 2
+				launch_node "$n"
+				continue
+			fi
+			break
+		done
+		say "node $n did not start; its log: $root$base/c$n/log/startup.log"
+		tail -n 20 "$root$base/c$n/log/startup.log" >&2 || true
+		exit 1
 	done
-	say "node $n did not start; its log: $d/log/startup.log"
-	tail -n 20 "$d/log/startup.log" >&2 || true
-	exit 1
 }
 
 wait_down() {
@@ -138,7 +149,7 @@ start)
 	ensure_root
 	mkdir -p "$root$base"
 	[[ -f $root$base/cookie ]] || head -c 30 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$root$base/cookie"
-	for n in "${nodes[@]}"; do start_node "$n"; done
+	start_nodes "${nodes[@]}"
 	# Nodes 2 and 3 join node 1. A node that is a member already (a second `start`) is left as it is.
 	for n in 2 3; do
 		if ! ctl 1 -q cluster_status 2>/dev/null | grep -q "$(name_of "$n")"; then
@@ -198,7 +209,7 @@ stop-node)
 start-node)
 	check_node "${2:-}"
 	ensure_root
-	start_node "$2"
+	start_nodes "$2"
 	say "node $2 running"
 	;;
 ctl)
