@@ -134,17 +134,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Wait for the broker's answer. The library reports a nack both when the broker refuses the message
-	// and when the channel closes before the answer.
+	// and when the channel closes before the answer, and it closes blocked when the connection closes.
 	select {
 	case <-confirm.Done():
 		if !confirm.Acked() {
 			return errors.New("the broker did not take the message (nack, or the channel closed)")
 		}
-	case b := <-blocked:
+	case b, ok := <-blocked:
+		if !ok {
+			return errors.New("connection lost before the broker confirmed the message: it may or may not have been sent")
+		}
 		return fmt.Errorf("the broker is blocking publishers (%s): the message may or may not have been sent", b.Reason)
 	case <-ctx.Done():
-		return fmt.Errorf("no confirm from the broker within %s (%w): the message may or may not have been sent",
-			*timeout, context.Cause(ctx))
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("no confirm from the broker within %s: the message may or may not have been sent", *timeout)
+		}
+		return errors.New("interrupted before the broker confirmed the message: it may or may not have been sent")
 	}
 	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
 
