@@ -50,9 +50,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	flags.SetOutput(io.Discard)
 	count := flags.Int("count", 50000, "how many messages to publish (at most 100,000,000)")
 	batchSize := flags.Int("batch-size", 100, "how many messages to publish before waiting for their confirms (at most 10,000)")
-	// amqp091-go gives up on a connection from which nothing has arrived for 15 s (its read deadline is
-	// three times half the heartbeat, 10 s by default), so a broker that stopped answering altogether is
-	// reported as a lost connection. The timeout is for a broker that still answers but does not confirm.
+	// With its default 10 s heartbeat, amqp091-go gives up on a connection from which nothing has
+	// arrived for 15 s (three half-heartbeats), so a broker that stopped answering altogether shows as
+	// a lost connection. The timeout is for a broker that still answers but does not confirm.
 	timeout := flags.Duration("timeout", 60*time.Second, "how long to wait for a batch's confirms (at most 1h)")
 	queue := flags.String("queue", "", "publish to this existing queue (default: a fresh exclusive queue)")
 	body := flags.String("body", "", "the body of every message (default: the message's number)")
@@ -167,31 +167,29 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			continue
 		}
 
-		// The batch is full (or the last): wait for its confirms, at most -timeout in all.
+		// The batch is full (or the last): wait for its confirms, in order, at most -timeout in all.
 		waitCtx, cancel := context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("no confirm within %s", *timeout))
+		answered := 0
 		for _, confirm := range batch {
 			if _, err := confirm.WaitContext(waitCtx); err != nil {
 				stopErr = cmp.Or(stopErr, why(waitCtx, ch, closed))
 				break
 			}
+			answered++
 		}
 		cancel()
 
 		// Then see how each message of the batch ended. The broker sends a return before its ack, so the
-		// batch's returns are all here once its acks are.
+		// returns of the messages answered are all here.
 		for len(returns) > 0 {
 			returned[(<-returns).MessageId] = true
 		}
 		for j, confirm := range batch {
 			i := res.published - len(batch) + 1 + j
 			id := strconv.Itoa(i)
-			select {
-			case <-confirm.Done():
-			default:
-				res.unconfirmed.add(i) // no answer in time
-				continue
-			}
 			switch {
+			case j >= answered: // no answer in time
+				res.unconfirmed.add(i)
 			case !confirm.Acked() && ch.IsClosed(): // the library nacks the messages in flight when the channel closes
 				res.unconfirmed.add(i)
 			case !confirm.Acked():
