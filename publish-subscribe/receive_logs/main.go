@@ -176,28 +176,29 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
-// consumerEnded says why the deliveries channel closed. The library passes on the reason (closed) or
-// the broker's cancel (cancelled) before it closes the deliveries channel. The broker cancels a consumer
-// when its queue is deleted; a passive declare (on a new channel: a failed one closes its channel)
-// tells whether that is what happened.
+// consumerEnded says why the deliveries channel closed. The library passes on the channel's close
+// reason (closed) or the broker's cancel (cancelled) before it closes the deliveries channel. RabbitMQ
+// cancels the consumers of a queue that is deleted or becomes unavailable; which of the two, it does
+// not say. When the connection closes, the library also closes cancelled: closed is looked at first.
 func consumerEnded(conn *amqp.Connection, closed <-chan *amqp.Error, cancelled <-chan string, queue string) error {
 	select {
 	case reason, ok := <-closed:
-		if ok && reason != nil {
+		if !ok || reason == nil {
+			return errors.New("the channel was closed")
+		}
+		if conn.IsClosed() {
 			return fmt.Errorf("connection to the broker lost: %s", broker.FirstLine(reason.Reason))
 		}
-		return errors.New("connection to the broker lost")
-	case <-cancelled:
-		ch, err := conn.Channel()
-		if err != nil {
-			return fmt.Errorf("the broker cancelled our consumer, and then: %w", err)
-		}
-		var aerr *amqp.Error
-		if _, err := ch.QueueDeclarePassive(queue, false, false, true, false, nil); errors.As(err, &aerr) && aerr.Code == amqp.NotFound {
-			return fmt.Errorf("the broker cancelled our consumer: our queue %q was deleted (rabbitmqctl delete_queue or the management UI?)", queue)
-		}
-		return fmt.Errorf("the broker cancelled our consumer (queue %q)", queue)
+		return fmt.Errorf("the broker closed the channel: %s", broker.FirstLine(reason.Reason))
 	default:
-		return errors.New("the consumer stopped for no reason given by the broker")
+	}
+	select {
+	case _, ok := <-cancelled:
+		if ok {
+			return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted or became unavailable", queue)
+		}
+		return errors.New("the channel was closed")
+	default:
+		return errors.New("the consumer stopped and the broker gave no reason")
 	}
 }
