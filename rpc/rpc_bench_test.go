@@ -169,11 +169,12 @@ func measureCalls(b *testing.B, direct bool, callers, calls int) callFigures {
 // benchClient is rpc_client's client (confirms, mandatory requests, a pending call per correlation id),
 // with its replies from a callback queue or from direct reply-to.
 type benchClient struct {
-	conn    *amqp.Connection
-	ch      *amqp.Channel
-	replyTo string
-	mu      sync.Mutex
-	pending map[string]chan string
+	conn       *amqp.Connection
+	ch         *amqp.Channel
+	publishing sync.Mutex
+	replyTo    string
+	mu         sync.Mutex
+	pending    map[string]chan string
 }
 
 func dialBenchClient(b *testing.B, direct bool) *benchClient {
@@ -224,6 +225,7 @@ func (c *benchClient) call(n int) (string, error) {
 	c.mu.Lock()
 	c.pending[id] = answer
 	c.mu.Unlock()
+	c.publishing.Lock()
 	confirm, err := c.ch.PublishWithDeferredConfirm("", "rpc_queue", true, false, amqp.Publishing{
 		ContentType:   "text/plain",
 		CorrelationId: id,
@@ -231,6 +233,7 @@ func (c *benchClient) call(n int) (string, error) {
 		Expiration:    "10000",
 		Body:          []byte(strconv.Itoa(n)),
 	})
+	c.publishing.Unlock()
 	if err != nil {
 		return "", err
 	}

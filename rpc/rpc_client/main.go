@@ -185,6 +185,9 @@ type rpcClient struct {
 	replyTo string        // the callback queue
 	timeout time.Duration // how long a call waits for its answer
 
+	// amqp091-go documents a Channel as not safe to share between goroutines: calls take turns to publish.
+	publishing sync.Mutex
+
 	mu      sync.Mutex
 	pending map[string]chan result // the calls waiting for an answer, by correlation id
 
@@ -218,6 +221,7 @@ func (c *rpcClient) Call(ctx context.Context, n int) (string, error) {
 	// expires there, so no server works for a caller that has given up.
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	c.publishing.Lock()
 	confirm, err := c.ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",          // exchange
 		"rpc_queue", // routing key
@@ -230,6 +234,7 @@ func (c *rpcClient) Call(ctx context.Context, n int) (string, error) {
 			Expiration:    strconv.FormatInt(c.timeout.Milliseconds(), 10),
 			Body:          []byte(strconv.Itoa(n)),
 		})
+	c.publishing.Unlock()
 	if err != nil {
 		return "", fmt.Errorf("publish the request: %w", err)
 	}
