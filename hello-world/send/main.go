@@ -28,7 +28,7 @@ import (
 )
 
 func main() {
-	// The first Ctrl+C (or SIGTERM) cancels ctx, and run gives up what it is waiting for. From then on the
+	// The first Ctrl+C (or SIGTERM) cancels ctx, which ends the waits that watch it. From then on the
 	// signal is not caught any more, so a second Ctrl+C ends the program at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// The words after the flags are the message. "--" ends the flags, so `send -- -h` sends "-h".
 	flags := flag.NewFlagSet("send", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
-	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker to take the message")
+	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker to confirm the message (at most 1h)")
 	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(stdout, "Usage: send [-timeout 5s] [message words...]")
 		flags.SetOutput(stdout)
@@ -52,8 +52,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	} else if err != nil {
 		return err
 	}
-	if *timeout <= 0 {
-		return fmt.Errorf("-timeout must be positive (got %s)", *timeout)
+	if *timeout <= 0 || *timeout > time.Hour {
+		return fmt.Errorf("-timeout must be more than 0 and at most 1h (got %s)", *timeout)
 	}
 	body := "Hello World!"
 	if flags.NArg() > 0 {
@@ -83,6 +83,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("open channel: %w", err)
 	}
 
+	// Ask the broker to confirm each message we publish on this channel (publisher confirms). A publish
+	// that returned no error has only been written to the network: the broker may still refuse the
+	// message (too large, no permission to write). The Publisher Confirms tutorial tells this in full.
+	if err := ch.Confirm(
+		false, // no-wait
+	); err != nil {
+		return fmt.Errorf("enable publisher confirms: %w", err)
+	}
+	// A message published as mandatory that no queue takes comes back to us (basic.return) instead of
+	// being dropped. The buffer of one matters: the library waits at most 5s for us to take a return.
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+
 	// Declare the queue we send to. Declaring is idempotent: the queue is created only if it does not exist
 	// yet. "hello" is a quorum queue, durable, as the official tutorials declare it today in every
 	// language, so this program works with theirs. A queue that exists with other properties is refused
@@ -99,16 +111,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return broker.DeclareError("queue", "hello", err)
 	}
 
-	// Ask the broker to confirm each message we publish on this channel (publisher confirms). Without a
-	// confirm, a publish that returned no error may still not be in the queue: the broker may refuse it
-	// (a message too large, no permission to write) after we have moved on. The Publisher Confirms
-	// tutorial tells this in full.
-	if err := ch.Confirm(
-		false, // no-wait
-	); err != nil {
-		return fmt.Errorf("enable publisher confirms: %w", err)
-	}
-
 	// Publish to the default exchange (""), which routes a message to the queue named by the routing
 	// key. The timeout bounds the wait for the confirm.
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -116,7 +118,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",     // exchange
 		q.Name, // routing key
-		false,  // mandatory
+		true,   // mandatory: return it to us if no queue takes it (say "hello" was just deleted)
 		false,  // immediate
 		amqp.Publishing{
 			ContentType: "text/plain",
@@ -126,18 +128,32 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("publish: %w", err)
 	}
 
-	// Wait for the broker's answer. Only an ack means the queue holds the message. The library reports a
-	// nack both when the broker refuses the message and when the channel closes before the answer.
+	// Wait for the broker's answer. An ack means the broker has the message, in the queue or, if no queue
+	// took it, returned to us: RabbitMQ sends the return before the ack, and the library hands it to us
+	// before it marks the message acked, so a return that is not there now is not coming. A nack means the
+	// broker refused the message, or the channel closed before the answer.
 	select {
 	case <-confirm.Done():
 		if !confirm.Acked() {
 			return errors.New("the broker did not take the message (nack, or the channel closed): it is not in the queue")
 		}
-	case b := <-blocked:
+		select {
+		case r, ok := <-returns:
+			if ok {
+				return fmt.Errorf("no queue took the message (%d %s): it is not in the queue", r.ReplyCode, r.ReplyText)
+			}
+		default:
+		}
+	case b, ok := <-blocked:
+		if !ok {
+			return errors.New("connection lost before the broker confirmed the message: it may or may not be in the queue")
+		}
 		return fmt.Errorf("the broker is blocking publishers (%s): the message may or may not be in the queue", b.Reason)
 	case <-ctx.Done():
-		return fmt.Errorf("no confirm from the broker within %s (%w): the message may or may not be in the queue",
-			*timeout, context.Cause(ctx))
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("no confirm from the broker within %s: the message may or may not be in the queue", *timeout)
+		}
+		return errors.New("interrupted before the broker confirmed the message: it may or may not be in the queue")
 	}
 	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
 
