@@ -5,19 +5,22 @@
 //
 //	go run ./hello-world/receive
 //
-// It runs until Ctrl+C (or SIGTERM), then exits 0. If the broker closes the connection under it, it
-// exits 1 with the broker's reason. The broker is taken from AMQP_URL
+// It runs until Ctrl+C (or SIGTERM), then exits 0. If the connection is lost or the broker ends its
+// subscription (the queue deleted, say), it exits 1 saying why. The broker is taken from AMQP_URL
 // (default amqp://guest:guest@localhost:5672/).
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -25,9 +28,11 @@ import (
 )
 
 func main() {
-	// Ctrl+C (SIGINT) or SIGTERM cancels ctx, which is how run knows to stop.
+	// The first Ctrl+C (or SIGTERM) cancels ctx, and run stops. From then on the signal is not caught any
+	// more, so a second Ctrl+C ends the program at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "receive:", err)
 		os.Exit(1)
@@ -35,49 +40,55 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("receive takes no arguments (got %q)", args)
+	// receive has no flags and takes no words; -h prints its usage.
+	flags := flag.NewFlagSet("receive", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "Usage: receive (prints the messages of the queue \"hello\" until Ctrl+C)")
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("receive takes no arguments (got %q)", flags.Args())
 	}
 
-	// region connect
-	// Connect and open a channel, as the sender does.
+	// Connect and open a channel, as send does. The deferred close, bounded, is for the error paths.
 	conn, err := broker.Dial("hello-world/receive")
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-
+	defer func() { _ = conn.CloseDeadline(time.Now().Add(5 * time.Second)) }()
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
-	defer ch.Close()
 
-	// Ask to be told why the channel closes, if it does (the broker stopping, the connection lost).
-	// The buffer of one matters: the library sends the reason without waiting for us to read it.
+	// A consumer runs for a long time, and its subscription can end under it: the connection lost, or
+	// the consumer cancelled by the broker (it does when the queue is deleted). The library tells us
+	// which on these Go channels before it closes the deliveries channel. The buffers of one matter: the
+	// library waits at most 5s for us to take a notification, then drops it.
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	// endregion connect
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 
-	// region declare
-	// Declare the queue here too. We may start before the sender, and consuming from a queue that
-	// does not exist is an error. Same properties as the sender, so either may create it.
+	// Declare the queue here too, exactly as send does: either program may start first, and consuming
+	// from a queue that does not exist is an error.
 	q, err := ch.QueueDeclare(
 		"hello", // name
-		false,   // durable
+		true,    // durable: quorum queues always are
 		false,   // delete when unused
 		false,   // exclusive
 		false,   // no-wait
-		nil,     // arguments
+		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}, // arguments
 	)
 	if err != nil {
 		return broker.DeclareError("queue", "hello", err)
 	}
-	// endregion declare
 
-	// region consume
 	// Ask the broker to push the queue's messages to us. With auto-ack the broker forgets a message as
-	// soon as it has sent it: simple, but a message is lost if we crash before printing it. The Work
-	// Queues tutorial switches to manual acknowledgements, as real code should.
+	// soon as it has sent it, so a message is lost if we stop or crash before printing it. For a greeting
+	// that is fine; the Work Queues tutorial acknowledges each message once its work is done, as code
+	// whose messages matter should.
 	msgs, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer tag: let the library make one up
@@ -91,37 +102,44 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("consume from %q: %w", q.Name, err)
 	}
 	fmt.Fprintln(stdout, " [*] Waiting for messages. To exit press CTRL+C")
-	// endregion consume
 
-	// region loop
-	// Print each message as it arrives, until we are told to stop or the deliveries channel closes.
-	// A closed deliveries channel means the broker or the network ended our channel: that is an
-	// error to report, not a reason to exit quietly.
+	// Print each message as it arrives, until Ctrl+C. A closed deliveries channel means our subscription
+	// ended under us: that is an error to report, not a reason to exit quietly.
 	for {
 		select {
 		case <-ctx.Done():
+			if err := conn.CloseDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				return fmt.Errorf("close connection: %w", err)
+			}
 			return nil
 		case d, ok := <-msgs:
 			if !ok {
-				return closedError(closed)
+				return ended(conn, q.Name, closed, cancelled)
 			}
 			fmt.Fprintf(stdout, " [x] Received %s\n", d.Body)
 		}
 	}
-	// endregion loop
 }
 
-// closedError says why the deliveries channel closed. When the channel itself was closed, the library
-// has already put the reason in closed; when it is still open, the broker cancelled our consumer (for
-// example, the queue was deleted).
-func closedError(closed <-chan *amqp.Error) error {
+// ended says why the deliveries channel closed: the library has put the channel's close reason in
+// closed, or the cancelled consumer's tag in cancelled. RabbitMQ cancels the consumers of a queue that
+// is deleted or becomes unavailable (a cluster node failing). Which of the two, it does not say; and on
+// RabbitMQ 4.x a passive declare right after the cancel can still find a queue being deleted, so we ask
+// nothing more.
+func ended(conn *amqp.Connection, queue string, closed <-chan *amqp.Error, cancelled <-chan string) error {
 	select {
 	case reason, ok := <-closed:
-		if ok && reason != nil {
-			return fmt.Errorf("connection to broker lost: %s", reason.Reason)
+		if !ok || reason == nil {
+			return errors.New("the channel was closed")
 		}
-		return errors.New("connection to broker lost: the channel was closed")
+		line, _, _ := strings.Cut(reason.Reason, "\n")
+		if conn.IsClosed() {
+			return fmt.Errorf("connection to the broker lost: %s", line)
+		}
+		return fmt.Errorf("the broker closed the channel: %s", line)
+	case <-cancelled:
+		return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted or became unavailable", queue)
 	default:
-		return errors.New("the broker cancelled the consumer: was the queue deleted?")
+		return errors.New("the subscription ended and the broker gave no reason")
 	}
 }
