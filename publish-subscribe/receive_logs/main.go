@@ -65,7 +65,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// amqp091-go's Close waits for the broker's answer with no time limit: CloseDeadline bounds it.
+	// amqp091-go's Close waits for the broker's answer with no time limit; CloseDeadline bounds the wait
+	// (past the deadline, the library gives up at its next heartbeat: within 5 s more with the default
+	// heartbeat).
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(5 * time.Second)) }()
 
 	ch, err := conn.Channel()

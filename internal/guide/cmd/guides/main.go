@@ -7,6 +7,7 @@
 //	go run ./internal/guide/cmd/guides                # check: list the problems, exit 1 if any
 //	go run ./internal/guide/cmd/guides -write         # rewrite the blocks from the source (make guides)
 //	go run ./internal/guide/cmd/guides -steps FILE... # list the steps a guide can start a block at
+//	go run ./internal/guide/cmd/guides [-write] GUIDE...  # only the guides named (e.g. rpc/README.md)
 //
 // -root DIR works on the guides below DIR instead of the repository (the tests' fixtures:
 // -root internal/guide/testdata/paste).
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/guide"
 )
@@ -44,9 +46,6 @@ func run(args []string, stdout io.Writer) error {
 	if *steps {
 		return listSteps(fs.Args(), stdout)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (files are for -steps)", fs.Args())
-	}
 	root := *rootFlag
 	if root == "" {
 		var err error
@@ -55,7 +54,26 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	var errs []error
-	if *write {
+	if fs.NArg() > 0 {
+		// Only the guides named (paths relative to the root), so that one tutorial's guides can be
+		// brought up to date while others are being edited.
+		for _, g := range fs.Args() {
+			text, gerrs := guide.Sync(root, filepath.ToSlash(g), *write)
+			errs = append(errs, gerrs...)
+			path := filepath.Join(root, g)
+			if !*write || text == "" {
+				continue
+			}
+			if old, err := os.ReadFile(path); err == nil && string(old) == text {
+				continue
+			}
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintln(stdout, "updated", g)
+		}
+	} else if *write {
 		var changed []string
 		changed, errs = guide.WriteAll(root)
 		for _, g := range changed {
