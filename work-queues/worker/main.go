@@ -35,6 +35,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -95,8 +96,9 @@ func run(interrupt, terminate context.Context, args []string, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	// amqp091-go's Close waits for the broker's answer with no time limit: CloseDeadline bounds it.
-	// Closing the connection hands every task we received and did not acknowledge back to the queue.
+	// amqp091-go's Close waits for the broker's answer with no time limit; CloseDeadline bounds the wait
+	// (past the deadline, the library gives up at its next heartbeat: within 5 s more with the default
+	// heartbeat). Closing the connection hands every task we did not acknowledge back to the queue.
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(5 * time.Second)) }()
 
 	ch, err := conn.Channel()
@@ -190,7 +192,11 @@ func run(interrupt, terminate context.Context, args []string, stdout io.Writer) 
 					return nil
 				case reason := <-closed:
 					return channelClosed(conn, reason)
-				case <-cancelled:
+				case _, ok := <-cancelled:
+					if !ok {
+						// The library closes cancelled too when the channel closes: the reason is in closed.
+						return channelClosed(conn, <-closed)
+					}
 					return consumerCancelled(conn, q.Name)
 				}
 			}
@@ -244,13 +250,20 @@ func stopConsuming(ch *amqp.Channel, conn *amqp.Connection, consumer string, las
 }
 
 // consumerEnded says why the deliveries channel closed. The library passes on the channel's close
-// reason, or the broker's cancel, before it closes the deliveries channel.
+// reason, or the broker's cancel, before it closes the deliveries channel. When the channel closes, it
+// closes cancelled too, so closed is looked at first.
 func consumerEnded(conn *amqp.Connection, queue string, closed <-chan *amqp.Error, cancelled <-chan string) error {
 	select {
 	case reason := <-closed:
 		return channelClosed(conn, reason)
-	case <-cancelled:
-		return consumerCancelled(conn, queue)
+	default:
+	}
+	select {
+	case _, ok := <-cancelled:
+		if ok {
+			return consumerCancelled(conn, queue)
+		}
+		return channelClosed(conn, nil)
 	default:
 		return errors.New("the consumer stopped, and the broker gave no reason")
 	}
@@ -259,13 +272,14 @@ func consumerEnded(conn *amqp.Connection, queue string, closed <-chan *amqp.Erro
 // channelClosed tells a lost connection from a channel the broker closed (RabbitMQ before 4.3 closes
 // the channel of a consumer that held a task past the consumer timeout, with a reason that says so).
 func channelClosed(conn *amqp.Connection, reason *amqp.Error) error {
-	switch {
-	case reason == nil:
+	if reason == nil {
 		return errors.New("the channel was closed")
-	case conn.IsClosed():
-		return fmt.Errorf("connection to the broker lost: %s", broker.FirstLine(reason.Reason))
 	}
-	return fmt.Errorf("the broker closed the channel: %s", broker.FirstLine(reason.Reason))
+	line, _, _ := strings.Cut(reason.Reason, "\n") // RabbitMQ 4.x explains some reasons over several lines
+	if conn.IsClosed() {
+		return fmt.Errorf("connection to the broker lost: %s", line)
+	}
+	return fmt.Errorf("the broker closed the channel: %s", line)
 }
 
 // consumerCancelled says why the broker cancelled our consumer. It does when the queue is deleted, and
@@ -291,6 +305,6 @@ func consumerCancelled(conn *amqp.Connection, queue string) error {
 	case err != nil:
 		return fmt.Errorf("the broker cancelled our consumer (queue %q: %w)", queue, err)
 	}
-	return fmt.Errorf("the broker cancelled our consumer, but queue %q is still there: most likely a task was "+
-		"not acknowledged within the broker's consumer timeout (consumer_timeout); the broker gives it to another worker", queue)
+	return fmt.Errorf("the broker cancelled our consumer, but queue %q is still there: a task was not "+
+		"acknowledged within the broker's consumer timeout (consumer_timeout), or the queue became unavailable", queue)
 }
