@@ -15,10 +15,6 @@ import (
 var notConverted = []string{
 	"hello-world/README.md",
 	"hello-world/README.zh-CN.md",
-	"publisher-confirms/README.md",
-	"publisher-confirms/README.zh-CN.md",
-	"work-queues/README.md",
-	"work-queues/README.zh-CN.md",
 }
 
 var (
