@@ -75,7 +75,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// amqp091-go's Close waits for the broker's answer with no time limit: CloseDeadline bounds it.
+	// amqp091-go's Close waits for the broker's answer with no time limit; CloseDeadline bounds the wait
+	// (past the deadline, the library gives up at its next heartbeat: within 5 s more with the default
+	// heartbeat).
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(5 * time.Second)) }()
 
 	ch, err := conn.Channel()
@@ -84,8 +86,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	// Ask to be told why the channel closes (the connection lost, the broker stopping), and whether the
-	// broker cancels our consumer (our queue deleted). The buffers of one matter: the library waits
-	// only so long for us to take the news.
+	// broker cancels our consumer (our queue deleted). The buffers of one matter: the library waits at
+	// most 5 s for room to hand us a cancel, and not at all for the reason a channel closed.
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	cancelled := ch.NotifyCancel(make(chan string, 1))
 

@@ -79,8 +79,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// amqp091-go's Close waits for the broker's answer with no time limit: CloseDeadline bounds it. This
-	// deferred close is for the paths that return an error, which it would only hide.
+	// amqp091-go's Close waits for the broker's answer with no time limit; CloseDeadline bounds the wait
+	// (past the deadline, the library gives up at its next heartbeat: within 5 s more with the default
+	// heartbeat). This deferred close is for the paths that return an error, which it would only hide.
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(5 * time.Second)) }()
 
 	// A broker short of memory or disk space stops reading from connections that publish, and says so
