@@ -10,8 +10,10 @@
 // lost, the consumer moves to the next. For each task it prints " [x] Done <task>", marked
 // "(redelivered)" when the broker had given it out before, and "(duplicate)" when this consumer had
 // already done a task with the same message id (its work is not run again). A task named by -fail always
-// fails: it is handed back until the queue's delivery limit sends it to the dead-letter queue, where
-// the queue has one. Ctrl+C (or SIGTERM) stops it with exit status 0 and a summary line.
+// fails, and is handed back with a nack each time. On RabbitMQ 4.0 to 4.2, past the quorum queue's
+// delivery limit (20 unless set), the broker moves it to the dead-letter queue where the queue has one,
+// or drops it; 3.x has no limit unless one is set, and 4.3 no longer counts nacks against it. Ctrl+C (or
+// SIGTERM) stops it with exit status 0 and a summary line.
 package main
 
 import (
@@ -169,7 +171,7 @@ func (c *consumer) session(ctx context.Context, url string) error {
 	if err := ch.Qos(
 		c.prefetch, // prefetch count
 		0,          // prefetch size
-		false,      // global: per consumer (RabbitMQ 4.3 refuses global QoS by default)
+		false,      // global: per consumer, the only kind of limit a quorum queue supports
 	); err != nil {
 		return fmt.Errorf("set prefetch: %w", err)
 	}
@@ -238,9 +240,10 @@ func (c *consumer) session(ctx context.Context, url string) error {
 		case <-timer.C:
 		}
 		if c.fail != "" && string(d.Body) == c.fail {
-			// A task that fails goes back to the queue (requeue). A quorum queue counts its deliveries;
-			// past its delivery limit it dead-letters the task, or drops it where no dead-letter target
-			// is set.
+			// A task that fails goes back to the queue (requeue). A quorum queue counts the returns; past
+			// its delivery limit (20 by default since RabbitMQ 4.0, none on 3.x unless set) it dead-letters
+			// the task, or drops it where no dead-letter target is set. RabbitMQ 4.3 counts only failed
+			// deliveries (a reject, a lost connection), not a nack: there, this task comes back forever.
 			if err := d.Nack(false, true); err != nil {
 				return fmt.Errorf("hand back task %s: %w", d.Body, err)
 			}
@@ -265,15 +268,18 @@ func (c *consumer) session(ctx context.Context, url string) error {
 	}
 }
 
-// deliveryCount is how many times a quorum queue delivered the message before this time (0 on the first
-// delivery; RabbitMQ sets the header from the second one on).
+// deliveryCount is how many times the message came back to the quorum queue before this delivery: its
+// x-delivery-count header, which RabbitMQ adds from the second delivery on (0 without it). Up to 4.2 it
+// counts every return; 4.3 counts only failed deliveries (a reject, a lost connection) there, and every
+// return in x-acquired-count.
 func deliveryCount(d amqp.Delivery) int64 {
 	n, _ := d.Headers["x-delivery-count"].(int64)
 	return n
 }
 
 // lost says why the deliveries channel closed: the channel's close reason, or a consumer cancelled by the
-// broker (the queue deleted, or its leader lost).
+// broker (the queue deleted or, from RabbitMQ 4.3 on, a task held past the consumer timeout; a quorum
+// queue that loses its leader keeps its consumers).
 func lost(closed <-chan *amqp.Error) error {
 	select {
 	case reason, ok := <-closed:

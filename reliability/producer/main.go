@@ -249,7 +249,8 @@ func (p *producer) session(ctx context.Context, url string) error {
 			return nil
 		}
 
-		// Wait for the oldest task's confirm (the broker confirms in order), but not forever.
+		// Wait for the oldest task's confirm, but not forever. The broker usually confirms in the order of
+		// publishing, though it may not; a later task confirmed first is simply counted when its turn comes.
 		timer.Reset(p.timeout)
 		select {
 		case <-pending[0].confirm.Done():
