@@ -326,7 +326,9 @@ func DeleteQueue(t testing.TB, queue string) {
 // not exist when the test starts, so the programs declare it as the tutorial does, and deletes it again
 // when the test ends. Tests never destroy what they did not make: on a broker that scripts/broker.sh did
 // not start, a queue that holds messages or has consumers is left alone and the test is skipped, saying
-// so. (An empty queue with no consumer holds nothing to lose: it is deleted and declared again.)
+// so. (A queue with no consumer and no message ready is deleted and declared again. The count a passive
+// declare gives leaves out messages delivered and not yet acknowledged, which a channel may still hold
+// with no consumer left, after a basic.get or a cancel: a rare loss, on a broker that is not ours.)
 func FreshQueue(t testing.TB, queue string) {
 	t.Helper()
 	ch := Channel(t)
