@@ -4,11 +4,13 @@ echo
 echo "=== Work Queues  (work-queues/)"
 log1="$bin/worker1.log"
 log2="$bin/worker2.log"
+# One worker after the other, as in two terminals: RabbitMQ 4.0 can refuse a consume (541 INTERNAL_ERROR)
+# on a quorum queue that another connection declared a few milliseconds before.
 start worker "$log1" -dot 200ms
 w1=${pids[-1]}
+wait_line "$log1" "Waiting for messages"
 start worker "$log2" -dot 200ms
 w2=${pids[-1]}
-wait_line "$log1" "Waiting for messages"
 wait_line "$log2" "Waiting for messages"
 echo "--- terminal 3: go run ./work-queues/new_task First message.   (and so on)"
 tasks=("First message." "Second message.." "Third message..." "Fourth message...." "Fifth message.....")
