@@ -10,9 +10,9 @@
 // lost, the consumer moves to the next. For each task it prints " [x] Done <task>", marked
 // "(redelivered)" when the broker had given it out before, and "(duplicate)" when this consumer had
 // already done a task with the same message id (its work is not run again). A task named by -fail always
-// fails, and is handed back with a nack each time. On RabbitMQ 4.0 to 4.2, past the quorum queue's
-// delivery limit (20 unless set), the broker moves it to the dead-letter queue where the queue has one,
-// or drops it; 3.x has no limit unless one is set, and 4.3 no longer counts nacks against it. Ctrl+C (or
+// fails, and is rejected with requeue each time: past the quorum queue's delivery limit (20 unless set,
+// since RabbitMQ 4.0; none on 3.x unless set), the broker moves it to the dead-letter queue where the
+// queue has one, or drops it. Ctrl+C (or
 // SIGTERM) stops it with exit status 0 and a summary line.
 package main
 
@@ -240,11 +240,12 @@ func (c *consumer) session(ctx context.Context, url string) error {
 		case <-timer.C:
 		}
 		if c.fail != "" && string(d.Body) == c.fail {
-			// A task that fails goes back to the queue (requeue). A quorum queue counts the returns; past
-			// its delivery limit (20 by default since RabbitMQ 4.0, none on 3.x unless set) it dead-letters
-			// the task, or drops it where no dead-letter target is set. RabbitMQ 4.3 counts only failed
-			// deliveries (a reject, a lost connection), not a nack: there, this task comes back forever.
-			if err := d.Nack(false, true); err != nil {
+			// A task that fails goes back to the queue: a reject with requeue. A quorum queue counts such
+			// returns; past its delivery limit (20 by default since RabbitMQ 4.0, none on 3.x unless set)
+			// it dead-letters the task, or drops it where no dead-letter target is set. Reject, not Nack:
+			// since RabbitMQ 4.3 a nack with requeue no longer counts against the limit (it means "not
+			// now", not "failed"), and the task would come back forever.
+			if err := d.Reject(true); err != nil {
 				return fmt.Errorf("hand back task %s: %w", d.Body, err)
 			}
 			fmt.Fprintf(c.stdout, " [!] Failed %s (delivery %v), handed back\n", d.Body, deliveryCount(d)+1)
@@ -270,8 +271,8 @@ func (c *consumer) session(ctx context.Context, url string) error {
 
 // deliveryCount is how many times the message came back to the quorum queue before this delivery: its
 // x-delivery-count header, which RabbitMQ adds from the second delivery on (0 without it). Up to 4.2 it
-// counts every return; 4.3 counts only failed deliveries (a reject, a lost connection) there, and every
-// return in x-acquired-count.
+// counts every return; 4.3 counts only failed deliveries there (a reject with requeue, a lost
+// connection), and every return in x-acquired-count.
 func deliveryCount(d amqp.Delivery) int64 {
 	n, _ := d.Headers["x-delivery-count"].(int64)
 	return n
