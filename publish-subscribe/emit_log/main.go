@@ -135,11 +135,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Wait for the broker's answer. The library reports a nack both when the broker refuses the message
-	// and when the channel closes before the answer, and it closes blocked when the connection closes.
+	// and when the channel closes before the answer; when the connection is lost, it does that and closes
+	// blocked too, so either case may come first, and only a connection still open means a refusal.
 	select {
 	case <-confirm.Done():
+		if !confirm.Acked() && conn.IsClosed() {
+			return errors.New("connection lost before the broker confirmed the message: it may or may not have been sent")
+		}
 		if !confirm.Acked() {
-			return errors.New("the broker did not take the message (nack, or the channel closed)")
+			return errors.New("the broker did not take the message (nack, or it closed the channel)")
 		}
 	case b, ok := <-blocked:
 		if !ok {

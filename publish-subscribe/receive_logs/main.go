@@ -180,8 +180,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // consumerEnded says why the deliveries channel closed. The library passes on the channel's close
 // reason (closed) or the broker's cancel (cancelled) before it closes the deliveries channel. RabbitMQ
-// cancels the consumers of a queue that is deleted or becomes unavailable; which of the two, it does
-// not say. When the connection closes, the library also closes cancelled: closed is looked at first.
+// cancels the consumers of a queue that is deleted or becomes unavailable and, since 4.3, a consumer
+// that held a message past the consumer timeout (3.10 closes the channel then); it does not say which.
+// When the connection closes, the library also closes cancelled: closed is looked at first.
 func consumerEnded(conn *amqp.Connection, closed <-chan *amqp.Error, cancelled <-chan string, queue string) error {
 	select {
 	case reason, ok := <-closed:
@@ -197,7 +198,8 @@ func consumerEnded(conn *amqp.Connection, closed <-chan *amqp.Error, cancelled <
 	select {
 	case _, ok := <-cancelled:
 		if ok {
-			return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted or became unavailable", queue)
+			return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted or became unavailable, "+
+				"or a message waited past the broker's consumer timeout for our acknowledgement", queue)
 		}
 		return errors.New("the channel was closed")
 	default:
