@@ -30,8 +30,9 @@ func DeclareError(kind, name string, err error) error {
 	case amqp.NotFound:
 		return fmt.Errorf("%s %q does not exist (%s): declare it first", kind, name, reason)
 	case amqp.AccessRefused:
-		return fmt.Errorf("%s %q: access refused (%s): the user lacks permission, or another connection holds it exclusively",
-			kind, name, reason)
+		return fmt.Errorf("%s %q: access refused (%s): the user lacks permission for it", kind, name, reason)
+	case amqp.ResourceLocked:
+		return fmt.Errorf("%s %q is exclusive to another connection (%s)", kind, name, reason)
 	}
 	return fmt.Errorf("declare %s %q: %s", kind, name, reason)
 }

@@ -38,6 +38,7 @@ type Proxy struct {
 type proxyConn struct {
 	client, server net.Conn
 	wmu            sync.Mutex // serialises writes to client: frames relayed and frames inserted
+	wasBlocked     bool       // sent connection.blocked (guarded by Proxy.mu)
 }
 
 // NewProxy starts a proxy to the broker at AMQP_URL, closed when the test ends.
@@ -105,7 +106,13 @@ func (p *Proxy) Resume() {
 	p.mu.Unlock()
 	if wasBlocked {
 		for _, c := range conns {
-			c.insert([]byte{0, 10, 0, 61}) // connection.unblocked
+			p.mu.Lock()
+			sent := c.wasBlocked
+			c.wasBlocked = false
+			p.mu.Unlock()
+			if sent {
+				c.insert([]byte{0, 10, 0, 61}) // connection.unblocked
+			}
 		}
 	}
 }
@@ -228,6 +235,9 @@ func (p *Proxy) clientToServer(c *proxyConn) {
 		blocked := p.blocked
 		p.mu.Unlock()
 		if publish && blocked {
+			p.mu.Lock()
+			c.wasBlocked = true
+			p.mu.Unlock()
 			c.insert(append([]byte{0, 10, 0, 60, byte(len(p.reason))}, p.reason...)) // connection.blocked
 			if !p.wait(c, func() bool { return p.blocked }) {
 				return

@@ -28,9 +28,10 @@ func Dial(name string) (*amqp.Connection, error) {
 
 // DialURL is Dial for a given URL.
 func DialURL(url, name string) (*amqp.Connection, error) {
-	if _, err := amqp.ParseURI(url); err != nil {
+	if Redact(url) == unknown {
 		// Do not print the error: it may quote the URL, password and all.
-		return nil, errors.New("AMQP_URL is not a valid amqp://user:password@host:port/vhost URL")
+		return nil, errors.New("AMQP_URL is not a valid amqp://user:password@host:port/vhost URL " +
+			"(percent-encode @ / ? # in a password: %40 %2F %3F %23)")
 	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
@@ -44,11 +45,18 @@ func DialURL(url, name string) (*amqp.Connection, error) {
 	return conn, nil
 }
 
-// Redact is the broker's address without the password, for messages: host, port and vhost.
+// unknown is what Redact says of a URL it cannot show safely.
+const unknown = "the broker in AMQP_URL"
+
+// Redact is the broker's address without the password, for messages: host, port and vhost. A password
+// with an unencoded "/", "?", "#" or "@" would be read as part of the host or vhost, so such a URL is not
+// shown at all.
 func Redact(url string) string {
 	uri, err := amqp.ParseURI(url)
-	if err != nil {
-		return "the broker in AMQP_URL"
+	_, rest, _ := strings.Cut(url, "://")
+	at := strings.LastIndex(rest, "@")
+	if err != nil || (at >= 0 && strings.ContainsAny(rest[:at], "/?#@")) {
+		return unknown
 	}
 	return fmt.Sprintf("%s:%d (vhost %q)", uri.Host, uri.Port, uri.Vhost)
 }
