@@ -51,9 +51,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	flags.SetOutput(io.Discard)
 	count := flags.Int("count", 50000, "how many messages to publish (at most 100,000,000)")
 	window := flags.Int("window", 1000, "the most messages published and not yet confirmed (at most 10,000)")
-	// amqp091-go gives up on a connection from which nothing has arrived for 15 s (its read deadline is
-	// three times half the heartbeat, 10 s by default), so a broker that stopped answering altogether is
-	// reported as a lost connection. The timeout is for a broker that still answers but does not confirm.
+	// With its default 10 s heartbeat, amqp091-go gives up on a connection from which nothing has
+	// arrived for 15 s (three half-heartbeats), so a broker that stopped answering altogether shows as
+	// a lost connection. The timeout is for a broker that still answers but does not confirm.
 	timeout := flags.Duration("timeout", 60*time.Second, "how long to wait for the next confirm (at most 1h)")
 	queue := flags.String("queue", "", "publish to this existing queue (default: a fresh exclusive queue)")
 	body := flags.String("body", "", "the body of every message (default: the message's number)")
