@@ -264,6 +264,39 @@ func TestNoQueueFailsAtOnce(t *testing.T) {
 	}
 }
 
+// A request the broker refuses (a nack: here rpc_queue is full and refuses publishes) fails at once, in
+// one line, not after the timeout.
+func TestRequestNackedFailsAtOnce(t *testing.T) {
+	e2e.FreshQueue(t, "rpc_queue")
+	ch := e2e.Channel(t)
+	if _, err := ch.QueueDeclare("rpc_queue", true, false, false, false, amqp.Table{
+		amqp.QueueTypeArg: amqp.QueueTypeQuorum, "x-max-length": 0, "x-overflow": "reject-publish"}); err != nil {
+		t.Fatal(err)
+	}
+	// A quorum queue may take a message past its limit before it refuses: fill it until it does.
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		dc, err := ch.PublishWithDeferredConfirm("", "rpc_queue", false, false, amqp.Publishing{Body: []byte("filler")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !dc.Wait() {
+			break
+		}
+		if i == 10 {
+			t.Fatal("rpc_queue with x-max-length 0 and reject-publish still takes messages")
+		}
+	}
+	out, errOut, code := e2e.Run(t, "rpc_client", nil, "-timeout", "1h", "5")
+	e2e.CheckCleanError(t, errOut, code)
+	want := "rpc_client: fib(5): no confirm for the request (a nack, or the channel closed first)\n"
+	if errOut != want || out != " [x] Requesting fib(5)" {
+		t.Errorf("stdout %q, stderr %q, want %q", out, errOut, want)
+	}
+}
+
 // Bad requests (not numbers, out of range, no reply_to) are answered with an error reply where they
 // can be, acknowledged, and never stop the server: it answers the next call.
 func TestPoisonRequests(t *testing.T) {
@@ -412,7 +445,8 @@ func TestQueueDeletedUnderServer(t *testing.T) {
 	e2e.DeleteQueue(t, "rpc_queue")
 	code := s.Wait()
 	e2e.CheckCleanError(t, s.Stderr(), code)
-	if s.Stderr() != "rpc_server: the broker cancelled our consumer: was queue \"rpc_queue\" deleted?\n" {
+	if s.Stderr() != "rpc_server: the broker cancelled our consumer: queue \"rpc_queue\" was deleted, "+
+		"or a request waited past the broker's consumer timeout for our acknowledgement\n" {
 		t.Errorf("stderr %q", s.Stderr())
 	}
 }

@@ -149,8 +149,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// The client: one goroutine reads every reply and return, and hands each to the call that waits
 	// for it, found by correlation id.
-	client := &rpcClient{ch: ch, replyTo: q.Name, timeout: *timeout, pending: map[string]chan result{},
-		failed: make(chan struct{})}
+	client := &rpcClient{conn: conn, ch: ch, replyTo: q.Name, timeout: *timeout,
+		pending: map[string]chan result{}, failed: make(chan struct{})}
 	go client.dispatch(replies, returns, blocked, closed)
 
 	// Make all the calls at once, one goroutine each, as the handlers of a service would, and print the
@@ -182,6 +182,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // rpcClient makes calls to rpc_server over one channel, any number at a time, from any goroutine.
 type rpcClient struct {
+	conn    *amqp.Connection // to tell a lost connection from a closed channel
 	ch      *amqp.Channel
 	replyTo string        // the callback queue
 	timeout time.Duration // how long a call waits for its answer
@@ -249,7 +250,7 @@ func (c *rpcClient) Call(ctx context.Context, n int) (string, error) {
 			return r.answer, r.err
 		case <-confirmed:
 			if !confirm.Acked() {
-				return "", errors.New("the broker did not take the request (nack, or the channel closed)")
+				return "", errors.New("no confirm for the request (a nack, or the channel closed first)")
 			}
 			confirmed = nil // taken: now wait for the answer
 		case <-c.failed:
@@ -273,7 +274,7 @@ func (c *rpcClient) dispatch(replies <-chan amqp.Delivery, returns <-chan amqp.R
 		select {
 		case d, ok := <-replies:
 			if !ok {
-				c.fail(lost(closed))
+				c.fail(c.lost(closed))
 				return
 			}
 			c.deliver(d.CorrelationId, reply(d))
@@ -323,14 +324,21 @@ func reply(d amqp.Delivery) result {
 	return result{answer: string(d.Body)}
 }
 
-// lost says why the replies stopped: the reason the channel closed, when the library gave one.
-func lost(closed <-chan *amqp.Error) error {
+// lost says why the replies stopped. When the channel or the connection closed, the library has put
+// the reason in closed before closing the replies channel. Otherwise the broker cancelled our consumer:
+// it does when the callback queue is deleted.
+func (c *rpcClient) lost(closed <-chan *amqp.Error) error {
 	select {
 	case e, ok := <-closed:
-		if ok && e != nil {
-			return fmt.Errorf("connection to the broker lost: %s", e.Reason)
+		switch {
+		case !ok || e == nil:
+			return errors.New("the channel was closed")
+		case c.conn.IsClosed():
+			return fmt.Errorf("connection to the broker lost: %s", broker.FirstLine(e.Reason))
+		default:
+			return fmt.Errorf("the broker closed the channel: %s", broker.FirstLine(e.Reason))
 		}
 	default:
+		return fmt.Errorf("the broker cancelled our consumer: was the callback queue %q deleted?", c.replyTo)
 	}
-	return errors.New("connection to the broker lost")
 }

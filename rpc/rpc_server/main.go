@@ -12,7 +12,7 @@
 // that is not such a number is answered with an error reply: type "error", the reason as the body. A
 // request with no reply_to cannot be answered: it is dropped, saying so. Either way it is
 // acknowledged, so it never comes back. A request that has come back 5 times unanswered (the servers
-// that took it died first) is dropped too: it may be what kills them.
+// that took it died, or stopped, before answering it) is dropped too: it may be what kills them.
 //
 // It prints " [*] Awaiting RPC requests", then " [.] fib(n)" for each request, and a line starting with
 // " [!] " for each request it refuses or drops. It acknowledges a request only once the broker has
@@ -176,7 +176,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			blocked = noteBlocked(stdout, blocked, b, ok)
 		case d, ok := <-msgs:
 			if !ok {
-				return consumerEnded(closed, q.Name)
+				return consumerEnded(conn, closed, q.Name)
 			}
 			if ctx.Err() != nil {
 				// Told to stop just as a request came: leave it unacknowledged, for another server.
@@ -195,8 +195,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // would expire for every request once the server has run that long.
 func answer(ch *amqp.Channel, d amqp.Delivery, returns <-chan amqp.Return, blocked chan amqp.Blocking,
 	timeout time.Duration, stdout io.Writer) error {
-	// A request that has come back maxDeliveries times (quorum queues count them in x-delivery-count)
-	// has been taken by servers that died before answering it: something in it kills them. Drop it.
+	// A request that has come back maxDeliveries times has been taken by servers that went away before
+	// answering it: quorum queues count in x-delivery-count the times a message came back because the
+	// channel that held it closed. Something in it may kill them. Drop it.
 	if count, _ := d.Headers["x-delivery-count"].(int64); count >= maxDeliveries {
 		fmt.Fprintf(stdout, " [!] Dropped a request returned %d times unanswered (body %.20q)\n", count, d.Body)
 		return ack(d)
@@ -245,7 +246,7 @@ func answer(ch *amqp.Channel, d amqp.Delivery, returns <-chan amqp.Return, block
 		select {
 		case <-confirm.Done():
 			if !confirm.Acked() {
-				return errors.New("the broker did not take the reply (nack, or the channel closed): the request stays in the queue")
+				return errors.New("no confirm for the reply (a nack, or the channel closed first): the request stays in the queue")
 			}
 			done = true
 		case b, ok := <-blocked:
@@ -314,15 +315,21 @@ func noteBlocked(stdout io.Writer, blocked chan amqp.Blocking, b amqp.Blocking, 
 
 // consumerEnded says why the deliveries channel closed. When the channel or the connection closed, the
 // library has put the reason in closed before closing the deliveries channel. Otherwise the broker
-// cancelled our consumer, which it does when the queue is deleted.
-func consumerEnded(closed <-chan *amqp.Error, queue string) error {
+// cancelled our consumer: it does when the queue is deleted and, since RabbitMQ 4.3, when a consumer
+// holds a request past the consumer timeout (3.10 closes the channel then).
+func consumerEnded(conn *amqp.Connection, closed <-chan *amqp.Error, queue string) error {
 	select {
 	case reason, ok := <-closed:
-		if ok && reason != nil {
-			return fmt.Errorf("connection to the broker lost: %s", reason.Reason)
+		switch {
+		case !ok || reason == nil:
+			return errors.New("the channel was closed")
+		case conn.IsClosed():
+			return fmt.Errorf("connection to the broker lost: %s", broker.FirstLine(reason.Reason))
+		default:
+			return fmt.Errorf("the broker closed the channel: %s", broker.FirstLine(reason.Reason))
 		}
-		return errors.New("connection to the broker lost")
 	default:
-		return fmt.Errorf("the broker cancelled our consumer: was queue %q deleted?", queue)
+		return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted, or a request waited past "+
+			"the broker's consumer timeout for our acknowledgement", queue)
 	}
 }
