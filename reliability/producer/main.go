@@ -276,7 +276,14 @@ func (p *producer) session(ctx context.Context, url string) error {
 			continue
 		}
 		select {
-		case r := <-returns:
+		case r, ok := <-returns:
+			if !ok {
+				// The library closes the returns channel when the channel closes: the connection went
+				// between the ack and now. The task is confirmed; the session is over.
+				p.confirmed++
+				requeueAll()
+				return errors.New("connection lost")
+			}
 			return permanent{fmt.Errorf("task %s came back: no queue took it (%s): was task_queue deleted?", r.Body, r.ReplyText)}
 		default:
 		}
