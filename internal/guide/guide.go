@@ -34,10 +34,6 @@
 // are the whole file; a lone <!-- code: PATH --> shows the file in full. A block shows its lines
 // without their trailing blank lines and without the tabs that all of them start with.
 //
-// Files that still mark steps with "// region NAME" / "// endregion NAME" lines are quoted the old
-// way, <!-- code: PATH#NAME --> being the region's lines (regions.go), until every program is
-// converted.
-//
 // `make guides` (go run ./internal/guide/cmd/guides -write) rewrites the blocks from the source, and
 // adds the block when a marker has none yet; CheckAll (go run ./internal/guide/cmd/guides, and this
 // package's test) fails when a block differs from the source or a marker is wrong: no such file, a
@@ -139,7 +135,7 @@ func dedent(lines []string) []string {
 type Block struct {
 	Kind   string // "code" or "output"
 	File   string // code: the source file, relative to the repository root
-	Phrase string // code: what follows "#" in the marker: the start of a step's comment, or a region's name; "" for the top of the file
+	Phrase string // code: what follows "#" in the marker: the start of a step's comment; "" for the top of the file
 	Name   string // output: the output's name
 	Line   int    // the marker's line number, from 1
 	Body   string // the block's content, joined with "\n" (no final newline)
@@ -245,7 +241,7 @@ type lineError struct {
 
 // blockTexts returns what each code block of a guide should hold, by index in blocks (a block whose
 // marker is wrong has none), and the problems with the markers. The blocks of one file are quoted by
-// steps (stepTexts), or by regions while the file still has region lines (regionTexts).
+// steps (stepTexts).
 func blockTexts(root string, blocks []Block) (map[int]string, []lineError) {
 	byFile := map[string][]int{} // file to the indexes of its blocks, in guide order
 	var files []string
@@ -276,13 +272,7 @@ func blockTexts(root string, blocks []Block) (map[int]string, []lineError) {
 			}
 			continue
 		}
-		var got []string
-		var ferrs []lineError
-		if hasRegions(string(src)) {
-			got, ferrs = regionTexts(file, string(src), marks)
-		} else {
-			got, ferrs = stepTexts(file, string(src), marks)
-		}
+		got, ferrs := stepTexts(file, string(src), marks)
 		errs = append(errs, ferrs...)
 		if got == nil {
 			continue
@@ -548,7 +538,7 @@ func equalFile(path, text string) bool {
 }
 
 // WriteAll rewrites the code blocks of every guide under root and returns the guides it changed, and
-// the problems it could not fix (a missing file or region).
+// the problems it could not fix (a missing file or step).
 func WriteAll(root string) (changed []string, errs []error) {
 	guides, err := Guides(root)
 	if err != nil {
