@@ -384,6 +384,23 @@ func TestSendInterrupted(t *testing.T) {
 	}
 }
 
+// The connection is lost while send waits for its confirm (the proxy cuts it, as a network failure or a
+// broker crash would): send says the channel closed, with the library's reason, and that the message may
+// or may not be in the queue.
+func TestSendConnectionLost(t *testing.T) {
+	e2e.FreshQueue(t, "hello")
+	p, _, code, _ := atConfirm(t, func(_ *e2e.Proc, proxy *e2e.Proxy) {
+		e2e.WaitFor(t, "the message in hello", func() bool { return messages(t) == 1 })
+		proxy.Cut()
+	}, "-timeout", "1m")
+	e2e.CheckCleanError(t, p.Stderr(), code)
+	if errOut := p.Stderr(); p.Stdout() != "" ||
+		!strings.HasPrefix(errOut, "send: the channel closed before the broker confirmed the message (") ||
+		!strings.HasSuffix(errOut, "): it may or may not be in the queue\n") {
+		t.Errorf("stdout %q, stderr %q; want nothing, and the channel closed", p.Stdout(), errOut)
+	}
+}
+
 // pressCtrlC presses Ctrl+C on a stuck program four times, 100ms apart, as a user would, and checks that
 // it ends at once, killed by the signal (exit -1) before it printed anything: after the first press the
 // signal is no longer caught. (A press that reaches the program before it has stopped catching the

@@ -85,15 +85,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Ask the broker to confirm each message we publish on this channel (publisher confirms). A publish
 	// that returned no error has only been written to the network: the broker may still refuse the
-	// message (too large, no permission to write). The Publisher Confirms tutorial tells this in full.
+	// message. The Publisher Confirms tutorial tells this in full.
 	if err := ch.Confirm(
 		false, // no-wait
 	); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
 	// A message published as mandatory that no queue takes comes back to us (basic.return) instead of
-	// being dropped. The buffer of one matters: the library waits at most 5s for us to take a return.
+	// being dropped. A message the broker refuses (too large, no permission to write) makes it close the
+	// channel, with a reason. The buffers of one matter: the library waits at most 5s for us to take a
+	// notification, then drops it.
 	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 
 	// Declare the queue we send to. Declaring is idempotent: the queue is created only if it does not exist
 	// yet. "hello" is a quorum queue, durable, as the official tutorials declare it today in every
@@ -130,12 +133,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Wait for the broker's answer. An ack means the broker has the message, in the queue or, if no queue
 	// took it, returned to us: RabbitMQ sends the return before the ack, and the library hands it to us
-	// before it marks the message acked, so a return that is not there now is not coming. A nack means the
-	// broker refused the message, or the channel closed before the answer.
+	// before it marks the message acked, so a return that is not there now is not coming.
 	select {
 	case <-confirm.Done():
 		if !confirm.Acked() {
-			return errors.New("the broker did not take the message (nack, or the channel closed): it is not in the queue")
+			return notConfirmed(closed)
 		}
 		select {
 		case r, ok := <-returns:
@@ -145,8 +147,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		default:
 		}
 	case b, ok := <-blocked:
-		if !ok {
-			return errors.New("connection lost before the broker confirmed the message: it may or may not be in the queue")
+		if !ok { // the connection closed
+			return notConfirmed(closed)
 		}
 		return fmt.Errorf("the broker is blocking publishers (%s): the message may or may not be in the queue", b.Reason)
 	case <-ctx.Done():
@@ -163,4 +165,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("close connection: %w", err)
 	}
 	return nil
+}
+
+// notConfirmed says why a message got no ack. When the channel closes, the library nacks the message
+// still waiting for its confirm, after it has put the reason in closed; otherwise the nack is the
+// broker's own: it refused the message.
+func notConfirmed(closed <-chan *amqp.Error) error {
+	select {
+	case e, ok := <-closed:
+		reason := "closed"
+		if ok && e != nil {
+			reason, _, _ = strings.Cut(e.Reason, "\n")
+		}
+		return fmt.Errorf("the channel closed before the broker confirmed the message (%s): it may or may not be in the queue", reason)
+	default:
+		return errors.New("the broker refused the message (nack): it is not in the queue")
+	}
 }
