@@ -121,11 +121,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
-// ended says why the deliveries channel closed: the library has put the channel's close reason in
-// closed, or the cancelled consumer's tag in cancelled. RabbitMQ cancels the consumers of a queue that
-// is deleted or becomes unavailable (a cluster node failing). Which of the two, it does not say; and on
-// RabbitMQ 4.x a passive declare right after the cancel can still find a queue being deleted, so we ask
-// nothing more.
+// ended says why the deliveries channel closed. Before it closes it, the library puts the channel's close
+// reason in closed, or the cancelled consumer's tag in cancelled. closed comes first: a closing channel
+// also closes cancelled, which then reads as ready. RabbitMQ cancels the consumers of a queue that is
+// deleted or becomes unavailable (a cluster node failing); which of the two, it does not say, and on
+// RabbitMQ 4.x a passive declare right after the cancel can still find a queue being deleted.
 func ended(conn *amqp.Connection, queue string, closed <-chan *amqp.Error, cancelled <-chan string) error {
 	select {
 	case reason, ok := <-closed:
@@ -137,9 +137,14 @@ func ended(conn *amqp.Connection, queue string, closed <-chan *amqp.Error, cance
 			return fmt.Errorf("connection to the broker lost: %s", line)
 		}
 		return fmt.Errorf("the broker closed the channel: %s", line)
-	case <-cancelled:
-		return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted or became unavailable", queue)
 	default:
-		return errors.New("the subscription ended and the broker gave no reason")
 	}
+	select {
+	case _, ok := <-cancelled:
+		if ok {
+			return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted or became unavailable", queue)
+		}
+	default:
+	}
+	return errors.New("the subscription ended and the broker gave no reason")
 }
