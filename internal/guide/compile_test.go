@@ -9,14 +9,6 @@ import (
 	"testing"
 )
 
-// notConverted lists the guides that still quote programs the old way (// region lines) and so cannot
-// be pasted yet. TestGuidesCompile runs them but skips them, saying so (go test -v shows it). The lead
-// empties this list as the guides are converted; then it goes.
-var notConverted = []string{
-	"hello-world/README.md",
-	"hello-world/README.zh-CN.md",
-}
-
 var (
 	pasteEnvOnce sync.Once
 	pasteEnv     *PasteEnv
@@ -54,24 +46,10 @@ func TestGuidesCompile(t *testing.T) {
 		t.Run(g, func(t *testing.T) {
 			t.Parallel()
 			errs := checkPaste(t, env, root, g)
-			if slices.Contains(notConverted, g) {
-				if len(errs) == 0 {
-					t.Logf("%s pastes and builds now: remove it from notConverted (internal/guide/compile_test.go)", g)
-				}
-				for _, err := range errs {
-					t.Log(err)
-				}
-				t.Skipf("%s is listed in notConverted: not checked yet", g)
-			}
 			for _, err := range errs {
 				t.Error(err)
 			}
 		})
-	}
-	for _, g := range notConverted {
-		if !slices.Contains(guides, g) {
-			t.Errorf("notConverted lists %s, which is not a guide: remove it", g)
-		}
 	}
 }
 
