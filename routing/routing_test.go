@@ -6,7 +6,6 @@
 package routing_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -16,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -349,7 +347,7 @@ func TestInteropWithPika(t *testing.T) {
 
 	t.Run("our emit_log_direct to receive_logs_direct.py", func(t *testing.T) {
 		k := keys("warning", "error", "info")
-		next := startPython(t, python, pyEnv, pikaReceiveLogsDirect, "2", k[0], k[1])
+		next := e2e.StartPython(t, python, pyEnv, pikaReceiveLogsDirect, "2", k[0], k[1])
 		if line := next(); line != waiting {
 			t.Fatalf("pika receive_logs_direct printed %q, want %q", line, waiting)
 		}
@@ -365,45 +363,6 @@ func TestInteropWithPika(t *testing.T) {
 			}
 		}
 	})
-}
-
-// startPython runs an inline Python program and returns a function that reads its next stdout line,
-// failing the test if none comes within e2e.LineTimeout. The program is killed when the test ends.
-func startPython(t *testing.T, python string, env []string, program string, args ...string) (next func() string) {
-	t.Helper()
-	py := exec.Command(python, append([]string{"-u", "-c", program}, args...)...)
-	py.Env = env
-	var stderr strings.Builder
-	py.Stderr = &stderr
-	stdout, err := py.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := py.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 10)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	t.Cleanup(func() { _ = py.Process.Kill(); _ = py.Wait() })
-	return func() string {
-		t.Helper()
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("the Python program exited early; stderr:\n%s", stderr.String())
-			}
-			return line
-		case <-time.After(e2e.LineTimeout):
-			t.Fatalf("the Python program printed nothing within %s; stderr:\n%s", e2e.LineTimeout, stderr.String())
-		}
-		return ""
-	}
 }
 
 // pikaEmitLogDirect is the official Python tutorial's emit_log_direct.py, with the broker from AMQP_URL.

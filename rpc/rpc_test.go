@@ -6,13 +6,11 @@
 package rpc_test
 
 import (
-	"bufio"
 	"crypto/rand"
 	"fmt"
 	"math/big"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -549,7 +547,7 @@ func TestInteropWithPika(t *testing.T) {
 
 	t.Run("our rpc_client to rpc_server.py", func(t *testing.T) {
 		e2e.FreshQueue(t, "rpc_queue")
-		next := startPython(t, python, pyEnv, pikaRPCServer)
+		next := e2e.StartPython(t, python, pyEnv, pikaRPCServer)
 		if line := next(); line != " [x] Awaiting RPC requests" {
 			t.Fatalf("pika rpc_server printed %q", line)
 		}
@@ -569,7 +567,7 @@ func TestInteropWithPika(t *testing.T) {
 		e2e.FreshQueue(t, "rpc_queue")
 		s := server(t, nil)
 		for _, n := range []int{30, 100} {
-			next := startPython(t, python, pyEnv, pikaRPCClient, strconv.Itoa(n))
+			next := e2e.StartPython(t, python, pyEnv, pikaRPCClient, strconv.Itoa(n))
 			for _, want := range []string{fmt.Sprintf(" [x] Requesting fib(%d)", n), " [.] Got " + fib(n)} {
 				if line := next(); line != want {
 					t.Errorf("pika rpc_client printed %q, want %q", line, want)
@@ -699,44 +697,5 @@ func publish(t *testing.T, ch *amqp.Channel, key string, m amqp.Publishing) {
 	}
 	if !dc.Wait() {
 		t.Fatal("publish nacked")
-	}
-}
-
-// startPython runs an inline Python program and returns a function that reads its next stdout line,
-// failing the test if none comes within e2e.LineTimeout. The program is killed when the test ends.
-func startPython(t *testing.T, python string, env []string, program string, args ...string) (next func() string) {
-	t.Helper()
-	py := exec.Command(python, append([]string{"-u", "-c", program}, args...)...)
-	py.Env = env
-	var stderr strings.Builder
-	py.Stderr = &stderr
-	stdout, err := py.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := py.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 10)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	t.Cleanup(func() { _ = py.Process.Kill(); _ = py.Wait() })
-	return func() string {
-		t.Helper()
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("the Python program exited early; stderr:\n%s", stderr.String())
-			}
-			return line
-		case <-time.After(e2e.LineTimeout):
-			t.Fatalf("the Python program printed nothing within %s; stderr:\n%s", e2e.LineTimeout, stderr.String())
-		}
-		return ""
 	}
 }

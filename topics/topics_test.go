@@ -7,7 +7,6 @@
 package topics_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -18,7 +17,6 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -524,7 +522,7 @@ func TestInteropWithPika(t *testing.T) {
 
 	t.Run("our emit_log_topic to receive_logs_topic.py", func(t *testing.T) {
 		tag := newTag()
-		next := startPython(t, python, pyEnv, pikaReceiveLogsTopic, "2", tag+".#", "*."+tag)
+		next := e2e.StartPython(t, python, pyEnv, pikaReceiveLogsTopic, "2", tag+".#", "*."+tag)
 		if line := next(); line != waiting {
 			t.Fatalf("pika receive_logs_topic printed %q, want %q", line, waiting)
 		}
@@ -537,45 +535,6 @@ func TestInteropWithPika(t *testing.T) {
 			}
 		}
 	})
-}
-
-// startPython runs an inline Python program and returns a function that reads its next stdout line,
-// failing the test if none comes within e2e.LineTimeout. The program is killed when the test ends.
-func startPython(t *testing.T, python string, env []string, program string, args ...string) (next func() string) {
-	t.Helper()
-	py := exec.Command(python, append([]string{"-u", "-c", program}, args...)...)
-	py.Env = env
-	var stderr strings.Builder
-	py.Stderr = &stderr
-	stdout, err := py.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := py.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 10)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	t.Cleanup(func() { _ = py.Process.Kill(); _ = py.Wait() })
-	return func() string {
-		t.Helper()
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("the Python program exited early; stderr:\n%s", stderr.String())
-			}
-			return line
-		case <-time.After(e2e.LineTimeout):
-			t.Fatalf("the Python program printed nothing within %s; stderr:\n%s", e2e.LineTimeout, stderr.String())
-		}
-		return ""
-	}
 }
 
 // pikaEmitLogTopic is the official Python tutorial's emit_log_topic.py, with the broker from AMQP_URL.
