@@ -69,7 +69,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	// Closing the connection tells the broker we are done. amqp091-go's Close waits for the broker's
 	// answer with no time limit, and a broker that is blocking us does not answer: CloseDeadline bounds
-	// it. This deferred close is for the paths that return an error, which it would only hide.
+	// the wait (past the deadline, the library gives up at its next heartbeat: within 5 s more with the
+	// default heartbeat). This deferred close is for the paths that return an error, which it would only
+	// hide.
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(5 * time.Second)) }()
 
 	// A broker short of memory or disk space stops reading from connections that publish (a resource

@@ -157,6 +157,8 @@ func (p *producer) session(ctx context.Context, url string) error {
 		}
 		return err
 	}
+	// A bounded close (amqp091-go's Close waits with no limit), and a broker short of memory or disk space
+	// reported, as in every program of this collection.
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(5 * time.Second)) }()
 	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 1))
 	p.connected = true
