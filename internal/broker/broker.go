@@ -100,7 +100,6 @@ func check(rawURL string) (string, error) {
 		}
 		user, _, _ = strings.Cut(userinfo, ":")
 		user += "@"
-		rest = rest[at+1:]
 	}
 	uri, err := amqp.ParseURI(rawURL)
 	if err != nil {
