@@ -426,7 +426,7 @@ func TestBadInput(t *testing.T) {
 // a "topic_logs" declared as the tutorial declares it with nothing bound to it, which any program
 // recreates as it was; otherwise it leaves the exchange alone and skips.
 func TestExchangeDeclaredOtherwise(t *testing.T) {
-	takeOverExchange(t, "topic_logs", "topic")
+	e2e.FreshExchange(t, "topic_logs", "topic")
 	if err := e2e.Channel(t).ExchangeDeclare("topic_logs", "direct", false, false, false, false, nil); err != nil {
 		t.Fatalf("declare a direct topic_logs: %v", err)
 	}
@@ -438,33 +438,6 @@ func TestExchangeDeclaredOtherwise(t *testing.T) {
 			t.Errorf("%s: stdout %q, stderr %q", prog, out, errOut)
 		}
 	}
-}
-
-// takeOverExchange makes sure the exchange name does not exist, so that the test may declare it
-// otherwise, and deletes the test's version when the test ends. It deletes only an exchange declared
-// as the tutorial declares it (non-durable, kind) with no binding (if-unused), and skips otherwise.
-func takeOverExchange(t *testing.T, name, kind string) {
-	t.Helper()
-	if err := e2e.Channel(t).ExchangeDeclare(name, kind, false, false, false, false, nil); err != nil {
-		t.Skipf("exchange %q exists with other properties on %s, and these tests did not make it: leaving it alone (%v)",
-			name, broker.Redact(broker.URL()), err)
-	}
-	if err := e2e.Channel(t).ExchangeDelete(name, true, false); err != nil {
-		t.Skipf("queues are bound to exchange %q on %s: leaving it alone (%v)", name, broker.Redact(broker.URL()), err)
-	}
-	t.Cleanup(func() {
-		conn, err := broker.Dial("e2e-cleanup")
-		if err != nil {
-			t.Errorf("delete exchange %q after the test: %v", name, err)
-			return
-		}
-		defer conn.Close()
-		if ch, err := conn.Channel(); err == nil {
-			if err := ch.ExchangeDelete(name, true, false); err != nil {
-				t.Errorf("delete exchange %q after the test: %v", name, err)
-			}
-		}
-	})
 }
 
 // A broker under a resource alarm blocks publishers: emit_log_topic says so in one line and exits 1,

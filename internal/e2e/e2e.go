@@ -361,6 +361,34 @@ func FreshQueue(t testing.TB, queue string) {
 	})
 }
 
+// FreshExchange makes sure the tutorial exchange name ("direct_logs", "topic_logs") does not exist, so
+// that the test may declare it otherwise, and deletes the test's version when the test ends. It deletes
+// only an exchange declared as the tutorial declares it (non-durable, kind) with no binding (if-unused),
+// and skips otherwise.
+func FreshExchange(t testing.TB, name, kind string) {
+	t.Helper()
+	if err := Channel(t).ExchangeDeclare(name, kind, false, false, false, false, nil); err != nil {
+		t.Skipf("exchange %q exists with other properties on %s, and these tests did not make it: leaving it alone (%v)",
+			name, broker.Redact(broker.URL()), err)
+	}
+	if err := Channel(t).ExchangeDelete(name, true, false); err != nil {
+		t.Skipf("queues are bound to exchange %q on %s: leaving it alone (%v)", name, broker.Redact(broker.URL()), err)
+	}
+	t.Cleanup(func() {
+		conn, err := broker.Dial("e2e-cleanup")
+		if err != nil {
+			t.Errorf("delete exchange %q after the test: %v", name, err)
+			return
+		}
+		defer conn.Close()
+		if ch, err := conn.Channel(); err == nil {
+			if err := ch.ExchangeDelete(name, true, false); err != nil {
+				t.Errorf("delete exchange %q after the test: %v", name, err)
+			}
+		}
+	})
+}
+
 // UniqueName is a name no other test or run uses: prefix, the test's name and a random suffix. Tests use
 // it for every queue and exchange whose name the tutorial does not fix, so they never meet a user's.
 func UniqueName(t testing.TB, prefix string) string {
