@@ -1,6 +1,7 @@
 package reliability_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func BenchmarkClusterPublish(b *testing.B) {
 			}
 			for range b.N {
 				start := time.Now()
-				out, errOut, code := e2e.Run(b, "producer", env, "-count", itoa(n), "-window", "500")
+				out, errOut, code := e2e.Run(b, "producer", env, "-count", strconv.Itoa(n), "-window", "500")
 				if code != 0 {
 					b.Fatalf("producer exit %d\n%s\n%s", code, out, errOut)
 				}

@@ -55,14 +55,14 @@ func leader(t testing.TB) int {
 	t.Helper()
 	for n := 1; n <= 3; n++ {
 		out, err := exec.Command("bash", filepath.Join(e2e.RepoRoot(), "scripts", "cluster.sh"),
-			"ctl", itoa(n), "-q", "list_queues", "name", "leader").CombinedOutput()
+			"ctl", strconv.Itoa(n), "-q", "list_queues", "name", "leader").CombinedOutput()
 		if err != nil {
 			continue
 		}
 		for _, line := range strings.Split(string(out), "\n") {
 			if f := strings.Fields(line); len(f) == 2 && f[0] == "task_queue" {
 				for m := 1; m <= 3; m++ {
-					if strings.HasPrefix(f[1], "tutorials-c"+itoa(m)+"@") {
+					if strings.HasPrefix(f[1], "tutorials-c"+strconv.Itoa(m)+"@") {
 						return m
 					}
 				}
@@ -140,7 +140,7 @@ func scenario(t testing.TB, n int, faults []*fault) {
 	c2.WaitLine(" [*] Waiting for messages")
 	rate := 300 // tasks a second: publishing lasts n/300 seconds, long enough for every fault and restart
 	prod := e2e.Start(t, "producer", []string{"AMQP_URL=" + rotate(1)},
-		"-count", itoa(n), "-rate", itoa(rate), "-window", "50")
+		"-count", strconv.Itoa(n), "-rate", strconv.Itoa(rate), "-window", "50")
 	prod.WaitLine(" [*] Connected to")
 	step := n / (len(faults) + 1)
 	for i, f := range faults {
@@ -183,8 +183,6 @@ func longestGap(from, to time.Time, procs ...*e2e.Proc) time.Duration {
 	return gap
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
 // The faults of the issue: kill -9 of the producer's node, then kill -9 of the queue leader's node, then
 // a clean stop of a node; each node started again.
 func clusterFaults() []*fault {
@@ -195,13 +193,13 @@ func clusterFaults() []*fault {
 		}},
 		{name: "kill -9 of the queue leader's node", do: func(t testing.TB) func() {
 			n := leader(t)
-			cluster(t, "kill", itoa(n))
-			return func() { cluster(t, "start-node", itoa(n)) }
+			cluster(t, "kill", strconv.Itoa(n))
+			return func() { cluster(t, "start-node", strconv.Itoa(n)) }
 		}},
 		{name: "clean stop of the queue leader's node", do: func(t testing.TB) func() {
 			n := leader(t)
-			cluster(t, "stop-node", itoa(n))
-			return func() { cluster(t, "start-node", itoa(n)) }
+			cluster(t, "stop-node", strconv.Itoa(n))
+			return func() { cluster(t, "start-node", strconv.Itoa(n)) }
 		}},
 	}
 }

@@ -2,7 +2,7 @@
 // it, and how to say in one line what went wrong, so that a failure reads as something a user can act on.
 //
 // It deliberately does nothing else. Channels, declarations, publishing, consuming and closing stay in
-// each program, because they are what a reader came to learn. The guides show, once each, the same two
+// each program, because they are what a reader came to learn. The guides show, once each, the same
 // functions written in a few lines of plain amqp091-go (internal/paste/broker), for readers to paste.
 package broker
 
@@ -134,13 +134,7 @@ func explain(err error) string {
 		return "connection refused: is the broker running? Start one with `make broker`"
 	case isTimeout(err):
 		return fmt.Sprintf("no answer within %s: is the host right, and is it a RabbitMQ broker?", DialTimeout)
-	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
-		return "the server closed the connection during the AMQP handshake: is it a RabbitMQ broker (AMQP 0-9-1), and is TLS (amqps://) needed?"
-	// The library's reader turns a failed read into a FrameError whose reason is the read's error.
-	case errors.As(err, &aerr) && aerr.Code == amqp.FrameError && strings.Contains(aerr.Reason, "i/o timeout"):
-		return fmt.Sprintf("no answer within %s: is the host right, and is it a RabbitMQ broker?", DialTimeout)
-	case errors.As(err, &aerr) && aerr.Code == amqp.FrameError &&
-		(strings.HasSuffix(aerr.Reason, "EOF") || strings.Contains(aerr.Reason, "connection reset")):
+	case closedEarly(err):
 		return "the server closed the connection during the AMQP handshake: is it a RabbitMQ broker (AMQP 0-9-1), and is TLS (amqps://) needed?"
 	case errors.As(err, &aerr) && (aerr.Code == amqp.FrameError || aerr.Code == amqp.SyntaxError):
 		return "the server does not speak AMQP 0-9-1: is this port a RabbitMQ broker's AMQP port (5672)?"
@@ -164,9 +158,22 @@ func explain(err error) string {
 	return FirstLine(err.Error())
 }
 
+// isTimeout and closedEarly look at the network error, and at the reason of a FrameError too: the
+// library's reader turns a failed read into a FrameError whose reason is the read's error.
 func isTimeout(err error) bool {
 	var nerr net.Error
-	return errors.As(err, &nerr) && nerr.Timeout()
+	return errors.As(err, &nerr) && nerr.Timeout() || frameReason(err, "i/o timeout")
+}
+
+func closedEarly(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		frameReason(err, "EOF") || frameReason(err, "connection reset")
+}
+
+// frameReason reports whether err is a FrameError whose reason holds s.
+func frameReason(err error, s string) bool {
+	var aerr *amqp.Error
+	return errors.As(err, &aerr) && aerr.Code == amqp.FrameError && strings.Contains(aerr.Reason, s)
 }
 
 // FirstLine is the first line of a broker's reason: RabbitMQ 4.x explains some refusals over several
