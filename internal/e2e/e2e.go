@@ -348,16 +348,9 @@ func FreshQueue(t testing.TB, queue string) {
 			t.Fatalf("delete queue %q: %v", queue, err)
 		}
 	}
-	t.Cleanup(func() {
-		conn, err := broker.Dial("e2e-cleanup")
-		if err != nil {
-			t.Errorf("delete queue %q after the test: %v", queue, err)
-			return
-		}
-		defer conn.Close()
-		if ch, err := conn.Channel(); err == nil {
-			_, _ = ch.QueueDelete(queue, false, false, false)
-		}
+	cleanUp(t, fmt.Sprintf("delete queue %q after the test", queue), func(ch *amqp.Channel) error {
+		_, _ = ch.QueueDelete(queue, false, false, false) // gone already is fine
+		return nil
 	})
 }
 
@@ -374,16 +367,24 @@ func FreshExchange(t testing.TB, name, kind string) {
 	if err := Channel(t).ExchangeDelete(name, true, false); err != nil {
 		t.Skipf("queues are bound to exchange %q on %s: leaving it alone (%v)", name, broker.Redact(broker.URL()), err)
 	}
+	cleanUp(t, fmt.Sprintf("delete exchange %q after the test", name), func(ch *amqp.Channel) error {
+		return ch.ExchangeDelete(name, true, false)
+	})
+}
+
+// cleanUp runs do on a channel of its own when the test ends (the test's own channels may be closed by
+// then), failing the test with what when it cannot connect or do returns an error.
+func cleanUp(t testing.TB, what string, do func(ch *amqp.Channel) error) {
 	t.Cleanup(func() {
 		conn, err := broker.Dial("e2e-cleanup")
 		if err != nil {
-			t.Errorf("delete exchange %q after the test: %v", name, err)
+			t.Errorf("%s: %v", what, err)
 			return
 		}
 		defer conn.Close()
 		if ch, err := conn.Channel(); err == nil {
-			if err := ch.ExchangeDelete(name, true, false); err != nil {
-				t.Errorf("delete exchange %q after the test: %v", name, err)
+			if err := do(ch); err != nil {
+				t.Errorf("%s: %v", what, err)
 			}
 		}
 	})
