@@ -27,7 +27,7 @@ var nodeURLs = []string{
 // test kills its nodes, so it must be ours).
 func needCluster(t testing.TB) {
 	t.Helper()
-	pid := filepath.Join(e2e.RepoRoot(), ".broker", "trixie-root", "var", "lib", "tutorials-cluster", "c1", "rabbit.pid")
+	pid := filepath.Join(e2e.RepoRoot(), ".broker", "forky-root", "var", "lib", "tutorials-cluster", "c1", "rabbit.pid")
 	if _, err := os.Stat(pid); err != nil {
 		t.Skip("no local cluster: start it with `make cluster` (these tests kill its nodes), then `make test-cluster`")
 	}

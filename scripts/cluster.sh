@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cluster.sh: a local 3-node RabbitMQ 4.x cluster for the Reliability tutorial (behind `make cluster`).
+# cluster.sh: a local 3-node RabbitMQ 4.3 cluster for the Reliability tutorial (behind `make cluster`).
 #
 #   scripts/cluster.sh start        start nodes 1-3 and join them in a cluster; print the AMQP_URL to use
 #   scripts/cluster.sh stop         stop every node of the cluster
@@ -9,16 +9,17 @@
 #   scripts/cluster.sh start-node N start node N again: it rejoins the cluster by itself
 #   scripts/cluster.sh ctl N ARGS   rabbitmqctl ARGS against node N
 #
-# The nodes run Debian trixie's rabbitmq-server from the same root as `make broker`'s 4.x node
-# (.broker/trixie-root, made and mounted by scripts/broker.sh), on 127.0.0.1 ports 5700-5702 (AMQP) with
-# their data under the root's /var/lib/tutorials-cluster/. They share one Erlang cookie, which is what
-# lets them talk to each other, and they are configured like RabbitMQ 4.3 for deprecated features
-# (scripts/rabbitmq-4.3-defaults.conf).
+# The nodes run Debian forky's rabbitmq-server 4.3 from the same root as `make broker`'s 4.3 node
+# (.broker/forky-root, made and mounted by scripts/broker.sh), with RabbitMQ's own defaults, on
+# 127.0.0.1 ports 5700-5702 (AMQP; CLUSTER_PORT moves the first) with their data under the root's
+# /var/lib/tutorials-cluster/. They share one Erlang cookie, which is what lets them talk to each other.
+# RabbitMQ 4.3 keeps its metadata (queues, exchanges, bindings, users, policies) in Khepri, a Raft
+# cluster of the three nodes: declaring anything needs a majority, two nodes of three.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-root=${BROKER_ROOT:-$repo/.broker/trixie-root}
+root=$repo/.broker/forky-root
 base=/var/lib/tutorials-cluster
 first_port=${CLUSTER_PORT:-5700}
 nodes=(1 2 3)
@@ -41,8 +42,9 @@ env_of() {
 	local n=$1 d="$base/c$1"
 	local port
 	port=$(port_of "$n")
-	echo HOME="$d" RABBITMQ_NODENAME="$(name_of "$n")" RABBITMQ_NODE_PORT="$port" \
-		RABBITMQ_DIST_PORT=$((port + 20000)) ERL_EPMD_PORT=4371 \
+	echo PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
+		HOME="$d" RABBITMQ_NODENAME="$(name_of "$n")" RABBITMQ_NODE_PORT="$port" \
+		RABBITMQ_DIST_PORT=$((port + 20000)) ERL_EPMD_PORT=4372 \
 		RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log" RABBITMQ_PID_FILE="$d/rabbit.pid" \
 		RABBITMQ_CONFIG_FILE="$d/rabbitmq" RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" \
 		ERL_CRASH_DUMP_SECONDS=0
@@ -52,7 +54,7 @@ in_root() {
 	local n=$1
 	shift
 	# shellcheck disable=SC2046 # env_of prints words on purpose
-	chroot "$root" env $(env_of "$n") "$@"
+	chroot "$root" /usr/bin/env -i $(env_of "$n") "$@"
 }
 
 ctl() {
@@ -61,10 +63,10 @@ ctl() {
 	in_root "$n" /usr/lib/rabbitmq/bin/rabbitmqctl "$@"
 }
 
-# ensure_root: the trixie root made (once) and mounted by scripts/broker.sh, which also unmounts it
-# when no node runs from it any more (release_root).
+# ensure_root: the forky root made (once) and mounted by scripts/broker.sh, which also unmounts it
+# when no node runs from it any more (release-root).
 ensure_root() {
-	BROKER_ROOT=$root "$here/broker.sh" mount-root
+	RABBITMQ_SERIES=4.3 "$here/broker.sh" mount-root
 }
 
 pid_of() {
@@ -87,7 +89,6 @@ launch_node() {
 	{
 		echo "listeners.tcp.1 = 127.0.0.1:$port"
 		echo "loopback_users.guest = true"
-		grep -v '^#' "$here/rabbitmq-4.3-defaults.conf" | grep .
 	} >"$d/rabbitmq.conf"
 	echo '[].' >"$d/enabled_plugins"
 	# One cookie for the three nodes: Erlang nodes only talk to nodes that share theirs.
@@ -95,37 +96,25 @@ launch_node() {
 	chmod 400 "$d/.erlang.cookie"
 	rm -f "$d/rabbit.pid"
 	# shellcheck disable=SC2046
-	setsid nohup chroot "$root" env $(env_of "$n") /usr/lib/rabbitmq/bin/rabbitmq-server >"$d/log/startup.log" 2>&1 </dev/null &
+	setsid nohup chroot "$root" /usr/bin/env -i $(env_of "$n") /usr/lib/rabbitmq/bin/rabbitmq-server >"$d/log/startup.log" 2>&1 </dev/null &
 }
 
 # start_nodes N...: start the nodes that do not run, all at once, and wait until each has booted. All at
-# once matters: a node of a cluster that was stopped waits, as it boots, for the nodes that were still
-# running when it stopped.
+# once matters: a node of a cluster that was stopped waits, as it boots, for a majority of the cluster's
+# nodes (Khepri's Raft) before it serves anything.
 start_nodes() {
-	local n todo=()
+	local n todo=() t0=$SECONDS
 	for n in "$@"; do running "$n" || todo+=("$n"); done
+	((${#todo[@]})) || return 0
+	ensure_root
 	for n in "${todo[@]}"; do launch_node "$n"; done
 	for n in "${todo[@]}"; do
-		# RabbitMQ 4.0.5 sometimes refuses to boot a node that rejoins a cluster whose other nodes are
-		# busy electing leaders, with failed_to_deny_deprecated_features, though no such queue exists; a
-		# second boot a moment later works. So a node gets three tries, and only for that reason.
-		local try
-		for try in 1 2 3; do
-			if ctl "$n" -q wait "$base/c$n/rabbit.pid" --timeout 120 >/dev/null 2>&1; then
-				continue 2
-			fi
-			if [[ $try -lt 3 ]] && grep -q failed_to_deny_deprecated_features "$root$base/c$n/log/startup.log"; then
-				say "node $n refused to boot (failed_to_deny_deprecated_features); trying again"
-				sleep 2
-				launch_node "$n"
-				continue
-			fi
-			break
-		done
+		ctl "$n" -q wait "$base/c$n/rabbit.pid" --timeout 180 >/dev/null 2>&1 && continue
 		say "node $n did not start; its log: $root$base/c$n/log/startup.log"
 		tail -n 20 "$root$base/c$n/log/startup.log" >&2 || true
 		exit 1
 	done
+	say "node(s) ${todo[*]} booted in $((SECONDS - t0)) s"
 }
 
 wait_down() {
@@ -174,7 +163,7 @@ stop)
 			wait_down "$pid" || kill -9 "$pid" 2>/dev/null || true
 		fi
 	done
-	BROKER_ROOT=$root "$here/broker.sh" release-root
+	RABBITMQ_SERIES=4.3 "$here/broker.sh" release-root
 	say "stopped"
 	;;
 status)
@@ -208,7 +197,6 @@ stop-node)
 	;;
 start-node)
 	check_node "${2:-}"
-	ensure_root
 	start_nodes "$2"
 	say "node $2 running"
 	;;
