@@ -2,4 +2,4 @@ module github.com/rabbitmq-tutorials-go/tutorials
 
 go 1.25
 
-require github.com/rabbitmq/amqp091-go v1.16.0
+require github.com/rabbitmq/amqp091-go v1.17.0

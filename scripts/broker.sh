@@ -7,38 +7,57 @@
 #   scripts/broker.sh restart  a full stop and start of that broker (the durability tests need it)
 #   scripts/broker.sh status   say what answers, which series, and who started it
 #   scripts/broker.sh ctl ARGS rabbitmqctl ARGS against the node of this port (list_queues, ...)
-#   scripts/broker.sh root     make the trixie root if it is missing (for other scripts of its nodes)
+#   scripts/broker.sh root     make the series' root if it is missing (for other scripts of its nodes)
 #
 # RABBITMQ_SERIES picks the local node's RabbitMQ:
-#   4     (the default) Debian trixie's rabbitmq-server 4.0.5, run with chroot from a trixie root that
-#         debootstrap makes once under .broker/trixie-root (about a minute and 300 MB; needs root),
-#         configured with RabbitMQ 4.3's defaults for deprecated features (scripts/rabbitmq-4.3-defaults.conf)
+#   4.3   (the default) Debian forky's rabbitmq-server 4.3.x, run with chroot from a forky root that
+#         debootstrap makes once under .broker/forky-root (about a minute and 400 MB; needs root), with
+#         RabbitMQ's own defaults
+#   4.0   Debian trixie's rabbitmq-server 4.0.5, from a trixie root under .broker/trixie-root, configured
+#         with RabbitMQ 4.3's defaults for deprecated features (scripts/rabbitmq-4.3-defaults.conf)
 #   3.10  Debian bookworm's rabbitmq-server 3.10.8, installed on this machine with apt-get when missing
 # Unset, a port keeps the series it ran last (so a stop and start bring back the same node and data).
 #
+# Every local node also listens for TLS (amqps://) on 127.0.0.1, port 5671 for the node on 5672 and
+# AMQP port + 30000 for the others, with a certificate authority, a server certificate for localhost and
+# a client certificate made once for that port with openssl under .broker/<port>/tls/ (ca.pem,
+# client.pem, client.key). The client certificate's common name is AMQP_URL's user, and the node takes
+# it as a login with auth_mechanism=external (the rabbitmq_auth_mechanism_ssl plugin).
+#
 # Every node is ours alone: its own name (tutorials-<port>), data, logs and Erlang cookie, listening on
 # 127.0.0.1 only. .broker/<port>/ (git ignores .broker/) holds `owner` (it exists while a broker this
-# script started runs: `local` or `compose`), `series`, and the 3.10 node's data; a 4.x node's data is
-# inside the root, in /var/lib/tutorials/<port>/. Several nodes run side by side, one per port.
+# script started runs: `local` or `compose`), `series`, `tls/`, and the 3.10 node's data; a 4.x node's
+# data is inside its root, in /var/lib/tutorials/<port>/. Several nodes run side by side, one per port.
 #
 # When AMQP_URL names a user other than guest or a vhost other than /, `start` makes them on the broker
 # it starts, or on the one it started before: the user with AMQP_URL's password (never printed), the
 # vhost, and all permissions for the user on it.
 #
-# Environment: AMQP_URL (default amqp://guest:guest@localhost:5672/), RABBITMQ_SERIES (4 or 3.10),
-# BROKER_ROOT (the trixie root; default .broker/trixie-root), DEBIAN_MIRROR (for debootstrap).
+# Environment: AMQP_URL (default amqp://guest:guest@localhost:5672/), RABBITMQ_SERIES (4.3, 4.0 or
+# 3.10), DEBIAN_MIRROR (for debootstrap).
 set -euo pipefail
 
 AMQP_URL=${AMQP_URL:-amqp://guest:guest@localhost:5672/}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 state="$repo/.broker"
-BROKER_ROOT=${BROKER_ROOT:-$state/trixie-root}
-[[ $BROKER_ROOT == /* ]] || BROKER_ROOT="$PWD/$BROKER_ROOT"
+BROKER_ROOT="" codename="" epmd_port=""
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 compose_file="$repo/docker-compose.yml"
-# The Erlang port mapper (epmd) of the trixie root's nodes listens on a port of its own, so that they
-# never share an epmd with this machine's own Erlang nodes (a 3.10 node uses the usual 4369).
-epmd_port4=4371
+
+# rooted SERIES: does that series run from a Debian root of its own (chroot)?
+rooted() { [[ $1 == 4.3 || $1 == 4.0 ]]; }
+
+# use_root SERIES: point BROKER_ROOT, codename and epmd_port at that series' root. The Erlang port
+# mapper (epmd) of each root's nodes listens on a port of its own, so that they never share an epmd with
+# another root's nodes or with this machine's own Erlang nodes (a 3.10 node uses the usual 4369).
+use_root() {
+	case $1 in
+	4.3) codename=forky epmd_port=4372 ;;
+	4.0) codename=trixie epmd_port=4371 ;;
+	*) die "use_root: series $1 has no root" ;;
+	esac
+	BROKER_ROOT="$state/$codename-root"
+}
 
 say() { printf 'broker: %s\n' "$*" >&2; }
 die() {
@@ -115,24 +134,41 @@ is_local() { [[ $host == localhost || $host == 127.0.0.1 ]]; }
 
 # --- series -----------------------------------------------------------------------------------------
 
-# series_wanted: RABBITMQ_SERIES if set, else the series this port ran last, else 4.
+# series_wanted: RABBITMQ_SERIES if set, else the series this port ran last, else 4.3.
 series_wanted() {
 	local s=${RABBITMQ_SERIES:-}
-	[[ -n $s ]] || s=$(cat "$pdir/series" 2>/dev/null) || s=4
-	case $s in
-	4 | 4.x | 4.0) echo 4 ;;
+	if [[ -z $s ]]; then
+		s=$(cat "$pdir/series" 2>/dev/null) || s=4.3
+		[[ $s == 4 ]] && s=4.0 # a port that ran the project's earlier "4" series (4.0.5) keeps it
+	fi
+	normal_series "$s"
+}
+
+# normal_series S: S as one of 4.3, 4.0, 3.10.
+normal_series() {
+	case $1 in
+	4.3 | 4 | 4.x) echo 4.3 ;;
+	4.0) echo 4.0 ;;
 	3.10 | 3) echo 3.10 ;;
-	*) die "RABBITMQ_SERIES=$s: use 4 (RabbitMQ 4.x, the default) or 3.10 (RabbitMQ 3.10)" ;;
+	*) die "RABBITMQ_SERIES=$1: use 4.3 (the default), 4.0 or 3.10" ;;
 	esac
 }
 
 # series_of_port: the series of the node this script started on this port (or would start).
-series_of_port() { cat "$pdir/series" 2>/dev/null || series_wanted; }
+series_of_port() {
+	local s
+	s=$(cat "$pdir/series" 2>/dev/null) || s=$(series_wanted)
+	[[ $s == 4 ]] && s=4.0
+	echo "$s"
+}
 
 # version SERIES: the RabbitMQ version that series runs here ("" when not installed yet).
 version() {
 	local d
-	if [[ $1 == 4 ]]; then d=("$BROKER_ROOT"/usr/lib/rabbitmq/lib/rabbitmq_server-*); else d=(/usr/lib/rabbitmq/lib/rabbitmq_server-*); fi
+	if rooted "$1"; then
+		use_root "$1"
+		d=("$BROKER_ROOT"/usr/lib/rabbitmq/lib/rabbitmq_server-*)
+	else d=(/usr/lib/rabbitmq/lib/rabbitmq_server-*); fi
 	[[ -d ${d[-1]} ]] && echo "${d[-1]##*-}"
 	return 0
 }
@@ -141,19 +177,22 @@ version() {
 
 # node_dir SERIES PORT: the node's folder, as the node sees it (inside the root for 4.x).
 node_dir() {
-	if [[ $1 == 4 ]]; then echo "/var/lib/tutorials/$2"; else echo "$state/$2"; fi
+	if rooted "$1"; then echo "/var/lib/tutorials/$2"; else echo "$state/$2"; fi
 }
 
 # host_dir SERIES PORT: the same folder, as this script sees it.
 host_dir() {
-	if [[ $1 == 4 ]]; then echo "$BROKER_ROOT/var/lib/tutorials/$2"; else echo "$state/$2"; fi
+	if rooted "$1"; then
+		use_root "$1"
+		echo "$BROKER_ROOT/var/lib/tutorials/$2"
+	else echo "$state/$2"; fi
 }
 
 # node_cmd SERIES PORT server|cli COMMAND ARGS...: sets `cmd` to the command line that runs a rabbitmq
 # command with the node's environment: its name, port and folders, and a HOME of its own so that the
 # Erlang cookie is the node's, not the user's. No Erlang VM writes a crash dump into the caller's
 # folder: the server's goes into its node folder, and a CLI tool writes none. A 4.x command runs in the
-# trixie root (chroot), with only this environment.
+# series' root (chroot), with only this environment.
 node_cmd() {
 	local series=$1 p=$2 kind=$3 d
 	shift 3
@@ -166,9 +205,10 @@ node_cmd() {
 		RABBITMQ_CONF_ENV_FILE="$d/rabbitmq-env.conf" LC_ALL=C.UTF-8 ERL_CRASH_DUMP="$d/erl_crash.dump"
 	)
 	if [[ $kind == cli ]]; then envs+=(ERL_CRASH_DUMP_SECONDS=0); fi
-	if [[ $series == 4 ]]; then
+	if rooted "$series"; then
+		use_root "$series"
 		cmd=(chroot "$BROKER_ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin
-			"ERL_EPMD_PORT=$epmd_port4" "${envs[@]}" "/usr/lib/rabbitmq/bin/$1" "${@:2}")
+			"ERL_EPMD_PORT=$epmd_port" "${envs[@]}" "/usr/lib/rabbitmq/bin/$1" "${@:2}")
 	else
 		cmd=(env "${envs[@]}" "/usr/lib/rabbitmq/bin/$1" "${@:2}")
 	fi
@@ -212,36 +252,47 @@ install_310() {
 		die "RABBITMQ_SERIES=3.10 wants Debian bookworm's rabbitmq-server 3.10, and this machine has $(version 3.10)"
 }
 
-# lock_root: one script at a time makes, mounts or unmounts the trixie root (fd 9, closed for nodes).
+# lock_root: one script at a time makes, mounts or unmounts the root BROKER_ROOT (fd 9, closed for nodes).
 lock_root() {
 	mkdir -p "$(dirname "$BROKER_ROOT")"
 	exec 9>"$BROKER_ROOT.lock"
 	flock 9
 }
 
-# make_root: the trixie root with rabbitmq-server, made with debootstrap when missing.
+# make_root: the root of BROKER_ROOT's Debian release (codename) with rabbitmq-server, made with
+# debootstrap when missing.
 make_root() {
+	hosts_file
 	[[ -x $BROKER_ROOT/usr/lib/rabbitmq/bin/rabbitmq-server ]] && return 0
-	need_root "RabbitMQ 4.x from a Debian trixie root"
+	need_root "RabbitMQ from a Debian $codename root"
 	[[ ! -e $BROKER_ROOT ]] || die "$BROKER_ROOT has no rabbitmq-server: remove it (umount $BROKER_ROOT/proc first if it is mounted), and a new one is made"
 	command -v debootstrap >/dev/null || apt_install debootstrap
 	[[ -f /usr/share/keyrings/debian-archive-keyring.gpg ]] || apt_install debian-archive-keyring
 	local tmp="$BROKER_ROOT.partial" log="$BROKER_ROOT.debootstrap.log" script=''
-	# An older debootstrap may not know trixie yet; its sid script makes any Debian release.
-	[[ -e /usr/share/debootstrap/scripts/trixie ]] || script=/usr/share/debootstrap/scripts/sid
+	# An older debootstrap may not know the release yet (bookworm's has no forky); its sid script makes
+	# any Debian release.
+	[[ -e /usr/share/debootstrap/scripts/$codename ]] || script=/usr/share/debootstrap/scripts/sid
 	if [[ -e $tmp ]]; then # a debootstrap that did not finish: unmount what it left mounted, then remove
 		grep -F " $tmp/" /proc/self/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l
 		rm -rf --one-file-system "$tmp"
 	fi
-	say "making a Debian trixie root with rabbitmq-server 4.x in ${BROKER_ROOT#"$repo"/} with debootstrap (once; about a minute and 300 MB)"
+	say "making a Debian $codename root with rabbitmq-server in ${BROKER_ROOT#"$repo"/} with debootstrap (once; about a minute and 400 MB)"
 	local t0=$SECONDS
-	if ! debootstrap --variant=minbase --include=rabbitmq-server trixie "$tmp" "$DEBIAN_MIRROR" $script >"$log" 2>&1; then
+	if ! debootstrap --variant=minbase --include=rabbitmq-server "$codename" "$tmp" "$DEBIAN_MIRROR" $script >"$log" 2>&1; then
 		tail -n 20 "$log" >&2
 		die "debootstrap failed (its log: $log)"
 	fi
 	rm -f "$tmp"/var/cache/apt/archives/*.deb
 	mv "$tmp" "$BROKER_ROOT"
-	say "trixie root ready in $((SECONDS - t0)) s"
+	hosts_file
+	say "$codename root ready in $((SECONDS - t0)) s"
+}
+
+# hosts_file: a minbase root of forky has no /etc/hosts, and a node that cannot resolve localhost dies
+# at boot (epmd_error,"localhost",nxdomain).
+hosts_file() {
+	[[ -d $BROKER_ROOT/etc && ! -s $BROKER_ROOT/etc/hosts ]] || return 0
+	printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$BROKER_ROOT/etc/hosts"
 }
 
 # The mounts this script made in the root, one a line, so that it unmounts those and no others.
@@ -290,7 +341,7 @@ release_root() {
 	fi
 	if root_procs | grep -q ' epmd$'; then
 		# epmd refuses -kill while a node is registered with it.
-		chroot "$BROKER_ROOT" /usr/bin/env -i ERL_EPMD_PORT=$epmd_port4 /usr/bin/epmd -kill >/dev/null 2>&1 || true
+		chroot "$BROKER_ROOT" /usr/bin/env -i ERL_EPMD_PORT=$epmd_port /usr/bin/epmd -kill >/dev/null 2>&1 || true
 	fi
 	local rec m
 	rec=$(mounts_file)
@@ -303,28 +354,76 @@ release_root() {
 	exec 9>&-
 }
 
-# write_config SERIES PORT: the node's config: listen on 127.0.0.1 only, let guest in from there (the
-# tutorials' user), and for 4.x refuse the deprecated features RabbitMQ 4.3 refuses by default.
+# tls_port PORT: the node's TLS (amqps://) port: 5671 beside 5672, else PORT + 30000.
+tls_port() { if (($1 == 5672)); then echo 5671; else echo $(($1 + 30000)); fi; }
+
+# make_tls PORT: the port's certificate authority, server certificate (localhost, 127.0.0.1) and client
+# certificate (common name: AMQP_URL's user) in .broker/PORT/tls/, made once with openssl; the client
+# certificate is made again when AMQP_URL names another user.
+make_tls() {
+	local t="$state/$1/tls"
+	command -v openssl >/dev/null || apt_install openssl
+	mkdir -p "$t"
+	(
+		cd "$t"
+		umask 077
+		if [[ ! -s ca.pem || ! -s server.pem ]]; then
+			rm -f ./*.pem ./*.key ./*.srl client.user
+			openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout ca.key -out ca.pem \
+				-subj "/CN=RabbitMQ tutorials test CA (port $1)" 2>/dev/null
+			openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
+			openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -out server.pem \
+				-extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n') 2>/dev/null
+			rm -f server.csr
+		fi
+		if [[ ! -s client.pem || $(cat client.user 2>/dev/null) != "$user" ]]; then
+			openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=${user//\//\\/}" 2>/dev/null
+			openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -out client.pem \
+				-extfile <(printf 'extendedKeyUsage=clientAuth\n') 2>/dev/null
+			rm -f client.csr
+			printf '%s' "$user" >client.user
+		fi
+		chmod 644 ca.pem server.pem client.pem
+	) || die "openssl could not make the TLS certificates in $t"
+}
+
+# write_config SERIES PORT: the node's config: listen on 127.0.0.1 only, plain and TLS, let guest in
+# from there (the tutorials' user), take a client certificate as a login (EXTERNAL), and for 4.0 refuse
+# the deprecated features RabbitMQ 4.3 refuses by default.
 write_config() {
-	local hd
+	local hd d
 	hd=$(host_dir "$1" "$2")
-	mkdir -p "$hd/mnesia" "$hd/log"
+	d=$(node_dir "$1" "$2")
+	mkdir -p "$hd/mnesia" "$hd/log" "$hd/tls"
+	make_tls "$2"
+	if [[ $hd/tls != "$state/$2/tls" ]]; then cp "$state/$2/tls/"{ca.pem,server.pem,server.key} "$hd/tls/"; fi
 	{
 		echo "listeners.tcp.1 = 127.0.0.1:$2"
+		echo "listeners.ssl.1 = 127.0.0.1:$(tls_port "$2")"
+		echo "ssl_options.cacertfile = $d/tls/ca.pem"
+		echo "ssl_options.certfile = $d/tls/server.pem"
+		echo "ssl_options.keyfile = $d/tls/server.key"
+		echo "ssl_options.verify = verify_peer"
+		echo "ssl_options.fail_if_no_peer_cert = false"
+		echo "auth_mechanisms.1 = PLAIN"
+		echo "auth_mechanisms.2 = AMQPLAIN"
+		echo "auth_mechanisms.3 = EXTERNAL"
+		echo "ssl_cert_login_from = common_name"
 		echo "loopback_users.guest = true"
 		echo "log.file.level = info"
-		[[ $1 == 4 ]] && grep -v '^#' "$repo/scripts/rabbitmq-4.3-defaults.conf" | grep .
+		[[ $1 == 4.0 ]] && grep -v '^#' "$repo/scripts/rabbitmq-4.3-defaults.conf" | grep .
 	} >"$hd/rabbitmq.conf"
-	echo '[].' >"$hd/enabled_plugins"
+	echo '[rabbitmq_auth_mechanism_ssl].' >"$hd/enabled_plugins"
 	: >"$hd/rabbitmq-env.conf"
 }
 
 # start_node SERIES PORT: start a node of that series on that port and wait until it runs.
 start_node() {
 	local series=$1 p=$2 hd d pid t0=$SECONDS
-	((p < 45536)) || die "port $p: a local node needs a port below 45536 (its Erlang distribution port is port+20000)"
-	if [[ $series == 4 ]]; then
-		need_root "RabbitMQ 4.x from a Debian trixie root"
+	((p < 35536)) || die "port $p: a local node needs a port below 35536 (its Erlang distribution port is port+20000, its TLS port port+30000)"
+	if rooted "$series"; then
+		need_root "RabbitMQ $series from a Debian root"
+		use_root "$series"
 		lock_root
 		make_root
 		mount_root
@@ -342,7 +441,7 @@ start_node() {
 	pid=$!
 	echo "$pid" >"$state/$p/server.pid"
 	echo "$series" >"$state/$p/series"
-	if [[ $series == 4 ]]; then
+	if rooted "$series"; then
 		# Hold the root's lock until the node runs in it, so that no release_root unmounts under it.
 		for _ in $(seq 100); do
 			[[ $(readlink "/proc/$pid/root" 2>/dev/null) == "$(cd "$BROKER_ROOT" && pwd -P)" ]] && break
@@ -357,11 +456,11 @@ start_node() {
 		tail -n 20 "$hd/log/startup.log" >&2 || true
 		kill "$pid" 2>/dev/null || true
 		rm -f "$state/$p/server.pid"
-		[[ $series == 4 ]] && release_root
+		rooted "$series" && release_root
 		exit 1
 	fi
 	echo local >"$state/$p/owner"
-	say "RabbitMQ $(version "$series") ready at localhost:$p in $((SECONDS - t0)) s"
+	say "RabbitMQ $(version "$series") ready at localhost:$p (amqps:// on $(tls_port "$p")) in $((SECONDS - t0)) s"
 }
 
 # node_runs PORT: does the node this script started on PORT still run? (its recorded pid is alive
@@ -375,10 +474,11 @@ node_runs() {
 # stop_node PORT: stop the local node this script started on PORT, and wait until it has exited.
 stop_node() {
 	local p=$1 series pid t0=$SECONDS
-	series=$(cat "$state/$p/series" 2>/dev/null || echo 4)
+	series=$(cat "$state/$p/series" 2>/dev/null || echo 4.3)
+	[[ $series == 4 ]] && series=4.0
 	pid=$(cat "$state/$p/server.pid" 2>/dev/null || true)
 	if node_runs "$p"; then
-		[[ $series == 4 ]] && need_root "RabbitMQ 4.x from a Debian trixie root"
+		rooted "$series" && need_root "RabbitMQ $series from a Debian root"
 		run_node "$series" "$p" cli rabbitmqctl -q shutdown --timeout 60 >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
 		for _ in $(seq 600); do
 			kill -0 "$pid" 2>/dev/null || break
@@ -394,7 +494,10 @@ stop_node() {
 		say "no node started by scripts/broker.sh runs on port $p"
 	fi
 	rm -f "$state/$p/owner" "$state/$p/server.pid"
-	if [[ $series == 4 ]]; then release_root; fi
+	if rooted "$series"; then
+		use_root "$series"
+		release_root
+	fi
 }
 
 # --- docker compose ---------------------------------------------------------------------------------
@@ -433,7 +536,7 @@ ctl() {
 	else
 		local series
 		series=$(series_of_port)
-		[[ $series == 4 ]] && need_root "rabbitmqctl in the trixie root"
+		rooted "$series" && need_root "rabbitmqctl in the series' root"
 		run_node "$series" "$port" cli rabbitmqctl "$@"
 	fi
 }
@@ -515,7 +618,11 @@ describe() {
 	local)
 		local s
 		s=$(series_of_port)
-		if [[ $s == 4 ]]; then echo "RabbitMQ $(version 4) (series 4.x, from the trixie root), started by scripts/broker.sh"; else echo "RabbitMQ $(version 3.10) (series 3.10, this machine's package), started by scripts/broker.sh"; fi
+		case $s in
+		4.3) echo "RabbitMQ $(version 4.3) (series 4.3, from the forky root), started by scripts/broker.sh; amqps:// on port $(tls_port "$port")" ;;
+		4.0) echo "RabbitMQ $(version 4.0) (series 4.0, from the trixie root, with 4.3's deprecated-feature defaults), started by scripts/broker.sh; amqps:// on port $(tls_port "$port")" ;;
+		*) echo "RabbitMQ $(version 3.10) (series 3.10, this machine's package), started by scripts/broker.sh; amqps:// on port $(tls_port "$port")" ;;
+		esac
 		;;
 	compose) echo "RabbitMQ $(sed -n 's/^ *image: *//p' "$compose_file") (docker compose), started by scripts/broker.sh" ;;
 	*) echo "a broker not started by scripts/broker.sh (series unknown)" ;;
@@ -537,8 +644,8 @@ cmd_start() {
 	[[ $o == local ]] && die "our node tutorials-$port runs but does not answer at $host:$port; its logs: $(host_dir "$(series_of_port)" "$port")/log (scripts/broker.sh stop, then start)"
 	want=$(series_wanted)
 	if [[ $scheme == amqps ]]; then die "nothing answers at $host:$port, and the local node speaks amqp://, not amqps://"; fi
-	# Docker runs the compose file's 4.x image; RABBITMQ_SERIES=3.10 always means the local 3.10 node.
-	if [[ $want == 4 ]] && have_compose; then
+	# Docker runs the compose file's 4.3 image; RABBITMQ_SERIES=4.0 or 3.10 always means a local node.
+	if [[ $want == 4.3 ]] && have_compose; then
 		say "starting RabbitMQ with docker compose ($(sed -n 's/^ *image: *//p' "$compose_file"))"
 		mkdir -p "$pdir"
 		compose up -d --wait
@@ -589,18 +696,25 @@ ctl)
 	shift
 	ctl "$@"
 	;;
-root)
-	need_root "RabbitMQ 4.x from a Debian trixie root"
+root) # the root of RABBITMQ_SERIES (4.3 unless set), made if missing; prints its path
+	root_series=$(normal_series "${RABBITMQ_SERIES:-4.3}")
+	rooted "$root_series" || die "RABBITMQ_SERIES=$root_series runs from this machine's package, not a root"
+	need_root "RabbitMQ $root_series from a Debian root"
+	use_root "$root_series"
 	lock_root
 	make_root
+	echo "$BROKER_ROOT"
 	;;
 mount-root) # for scripts/cluster.sh: the root made and mounted, for nodes it starts itself
-	need_root "RabbitMQ 4.x from a Debian trixie root"
+	root_series=$(normal_series "${RABBITMQ_SERIES:-4.3}")
+	need_root "RabbitMQ $root_series from a Debian root"
+	use_root "$root_series"
 	lock_root
 	make_root
 	mount_root
 	;;
 release-root) # for scripts/cluster.sh: unmount the root once no node runs from it
+	use_root "$(normal_series "${RABBITMQ_SERIES:-4.3}")"
 	release_root
 	;;
 *)

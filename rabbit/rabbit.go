@@ -1,0 +1,546 @@
+// Package rabbit is the care that every tutorial program needs in the same way, in one file of plain
+// amqp091-go and the standard library: run a program with Ctrl+C handled, parse its flags, dial the
+// broker with a bound and clear errors, close within a bound, wait for one publisher confirm and tell
+// its outcomes apart, and say why a consumer's deliveries ended.
+//
+// It never declares, publishes or consumes: those are the tutorials' lessons, and they stay in the
+// programs. Copy this file into your module as rabbit/rabbit.go and import it as "<module>/rabbit".
+// rabbit/README.md explains it.
+package rabbit
+
+import (
+	"cmp"
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// --- running a program ---------------------------------------------------------------------------
+
+// Main runs a program's run function and exits. The context run gets is cancelled by the first Ctrl+C
+// (SIGINT) or SIGTERM; a second one ends the program at once, with exit status 130 (143 for SIGTERM),
+// even where it was started with SIGINT ignored (a script's background job). An error from run is
+// printed as "name: error" on one line, with exit status 1; flag.ErrHelp (from Parse) exits 0.
+func Main(name string, run func(ctx context.Context, args []string, stdout io.Writer) error) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		cancel(&SignalError{Signal: sig})
+		sig = <-signals
+		code := 130
+		if sig == syscall.SIGTERM {
+			code = 143
+		}
+		os.Exit(code)
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout)
+	cancel(nil)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", name, FirstLine(err.Error()))
+		os.Exit(1)
+	}
+}
+
+// SignalError is the cause of a context that Main cancelled: which signal came.
+type SignalError struct{ Signal os.Signal }
+
+func (e *SignalError) Error() string { return "interrupted by " + e.Signal.String() }
+
+// Signal is the signal that cancelled ctx (os.Interrupt for Ctrl+C, syscall.SIGTERM), or nil.
+func Signal(ctx context.Context) os.Signal {
+	var s *SignalError
+	if errors.As(context.Cause(ctx), &s) {
+		return s.Signal
+	}
+	return nil
+}
+
+// Parse parses args with flags. -h or --help prints "Usage: usage" and the flags to stdout and returns
+// flag.ErrHelp, which Main takes as a clean exit. Other errors are the flag package's one line.
+func Parse(flags *flag.FlagSet, args []string, stdout io.Writer, usage string) error {
+	flags.SetOutput(io.Discard)
+	err := flags.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "Usage:", usage)
+		flags.SetOutput(stdout)
+		flags.PrintDefaults()
+	}
+	return err
+}
+
+// Within says, as an error, that flag's value v is out of the range lo..hi.
+func Within[T cmp.Ordered](flag string, v, lo, hi T) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("-%s must be from %v to %v (got %v)", flag, lo, hi, v)
+	}
+	return nil
+}
+
+// --- the connection --------------------------------------------------------------------------------
+
+// DialTimeout bounds the TCP connect, the TLS handshake and the AMQP handshake of Dial.
+const DialTimeout = 10 * time.Second
+
+// CloseTimeout bounds Close. amqp091-go gives up a close at the first heartbeat it sends after the
+// deadline: a close can take up to one heartbeat interval (5 s by default) longer.
+const CloseTimeout = 5 * time.Second
+
+// URL is the broker's URL: AMQP_URL, or a local broker with the guest user.
+func URL() string {
+	return cmp.Or(strings.TrimSpace(os.Getenv("AMQP_URL")), "amqp://guest:guest@localhost:5672/")
+}
+
+// Dial connects to the broker at URL(). The name shows in the management UI's connections.
+func Dial(name string) (*amqp.Connection, error) {
+	return DialURL(URL(), name)
+}
+
+// DialURL is Dial for a given URL. Its errors are one line: the broker (never any part of the
+// password), what went wrong, and what to do about it.
+func DialURL(url, name string) (*amqp.Connection, error) {
+	where, err := check(url)
+	if err != nil {
+		return nil, err
+	}
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName(name)
+	conn, err := amqp.DialConfig(url, amqp.Config{
+		Properties: props,
+		Dial:       amqp.DefaultDial(DialTimeout),
+	})
+	if err != nil {
+		return nil, &dialError{fmt.Sprintf("connect to %s: %s", where, explain(err)), err}
+	}
+	return conn, nil
+}
+
+// dialError reads as one line a person can act on, and unwraps to the library's error (an *amqp.Error
+// with code 403 for a wrong password, say).
+type dialError struct {
+	msg string
+	err error
+}
+
+func (e *dialError) Error() string { return e.msg }
+func (e *dialError) Unwrap() error { return e.err }
+
+// Close closes conn, bounded by CloseTimeout, and returns the error a program should report. Deferred
+// right after Dial, it is the close of the paths that return early.
+func Close(conn *amqp.Connection) error {
+	if err := conn.CloseDeadline(time.Now().Add(CloseTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		return fmt.Errorf("close the connection: %w", err)
+	}
+	return nil
+}
+
+// Redact is the broker's address in url without the password: scheme, user, host, port and vhost.
+func Redact(url string) string {
+	where, err := check(url)
+	if err != nil {
+		return "the broker in AMQP_URL"
+	}
+	return where
+}
+
+// check makes sure url can be dialed as its writer meant it, and returns it without the password. It
+// never quotes the URL: whatever stands before its last "@" may be a password. An unencoded "/", "?",
+// "#" or "@" in a password (base64 has them) would end the user part early and be read as the host.
+func check(url string) (string, error) {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok || (scheme != "amqp" && scheme != "amqps") {
+		return "", errors.New("AMQP_URL must start with amqp:// or amqps:// (want amqp://user:password@host:5672/vhost)")
+	}
+	user := ""
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if strings.ContainsAny(rest[:at], "/?#@") {
+			return "", errors.New("AMQP_URL: the user name or password holds a character that must be " +
+				"percent-encoded: write @ as %40, / as %2F, ? as %3F, # as %23, : in a user name as %3A")
+		}
+		user, _, _ = strings.Cut(rest[:at], ":")
+		user += "@"
+	}
+	uri, err := amqp.ParseURI(url)
+	if err != nil {
+		return "", fmt.Errorf("AMQP_URL is not a valid AMQP URL (%s): want amqp://user:password@host:5672/vhost", parseReason(err))
+	}
+	return fmt.Sprintf("%s://%s%s:%d (vhost %q)", scheme, user, uri.Host, uri.Port, uri.Vhost), nil
+}
+
+// parseReason keeps what is wrong with a URL from amqp.ParseURI's error, which may quote the URL.
+func parseReason(err error) string {
+	msg := err.Error()
+	for _, r := range [][2]string{
+		{"invalid port", "invalid port"}, {"invalid URL escape", "invalid % escape"},
+		{"whitespace", "it contains a space"}, {"invalid character", "invalid character in host name"},
+		{"heartbeat", "invalid heartbeat"}, {"auth_mechanism", "unknown auth_mechanism"},
+	} {
+		if strings.Contains(msg, r[0]) {
+			return r[1]
+		}
+	}
+	return "malformed URL"
+}
+
+// explain turns a dial error into what happened and, where there is one, the fix.
+func explain(err error) string {
+	var aerr *amqp.Error
+	var unknownCA x509.UnknownAuthorityError
+	var wrongHost x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var dnsErr *net.DNSError
+	var pathErr *os.PathError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused: is the broker running? Start one with `make broker`"
+	case errors.As(err, &unknownCA):
+		return "the broker's TLS certificate is signed by an unknown authority: " +
+			"set cacertfile=/path/to/ca.pem in AMQP_URL's query to the CA certificate that signed it"
+	case errors.As(err, &wrongHost):
+		return fmt.Sprintf("the broker's TLS certificate is not valid for %q (it names %s): connect by a name "+
+			"the certificate holds, or set server_name_indication= in AMQP_URL's query", wrongHost.Host, certNames(wrongHost.Certificate))
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return fmt.Sprintf("the broker's TLS certificate has expired or is not valid yet (valid %s to %s): the broker needs a new one",
+			invalid.Cert.NotBefore.UTC().Format(time.DateOnly), invalid.Cert.NotAfter.UTC().Format(time.DateOnly))
+	case errors.As(err, &invalid):
+		return "the broker's TLS certificate is not accepted: " + FirstLine(invalid.Error())
+	case strings.Contains(err.Error(), "tls: ") || strings.Contains(err.Error(), "remote error"):
+		return "the TLS handshake failed (" + FirstLine(err.Error()) + "): is this port the broker's amqps:// port, " +
+			"and does it accept the certificate given in certfile=/keyfile=?"
+	case errors.As(err, &pathErr):
+		return fmt.Sprintf("cannot read %s (%s): check cacertfile=, certfile= and keyfile= in AMQP_URL", pathErr.Path, pathErr.Err)
+	case isTimeout(err):
+		return fmt.Sprintf("no answer within %s: is the host right, and is it a RabbitMQ broker?", DialTimeout)
+	case closedEarly(err):
+		return "the server closed the connection during the AMQP handshake: is it a RabbitMQ broker (AMQP 0-9-1), and is TLS (amqps://) needed?"
+	case errors.As(err, &aerr) && (aerr.Code == amqp.FrameError || aerr.Code == amqp.SyntaxError):
+		return "the server does not speak AMQP 0-9-1: is this port a RabbitMQ broker's AMQP port (5672)?"
+	case errors.As(err, &aerr) && aerr.Reason == amqp.ErrVhost.Reason:
+		return "not allowed: the virtual host does not exist or the user has no access to it"
+	case errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused:
+		return "access refused: wrong user name or password (" + FirstLine(aerr.Reason) + ")"
+	case errors.As(err, &aerr) && aerr.Code == amqp.NotAllowed:
+		return "not allowed: the virtual host does not exist or the user has no access to it (" + FirstLine(aerr.Reason) + ")"
+	case errors.As(err, &aerr):
+		return FirstLine(aerr.Reason)
+	case errors.As(err, &dnsErr):
+		return "unknown host " + dnsErr.Name
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		return FirstLine(opErr.Err.Error())
+	}
+	return FirstLine(err.Error())
+}
+
+// certNames lists the host names and addresses a certificate is valid for.
+func certNames(c *x509.Certificate) string {
+	if c == nil {
+		return "other names"
+	}
+	names := append([]string{}, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		return "no host names"
+	}
+	return strings.Join(names, ", ")
+}
+
+// isTimeout and closedEarly look at the network error, and at a FrameError's reason too: the library's
+// reader turns a failed read into a FrameError whose reason is the read's error.
+func isTimeout(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) && nerr.Timeout() || frameReason(err, "i/o timeout")
+}
+
+func closedEarly(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		frameReason(err, "EOF") || frameReason(err, "connection reset")
+}
+
+func frameReason(err error, s string) bool {
+	var aerr *amqp.Error
+	return errors.As(err, &aerr) && aerr.Code == amqp.FrameError && strings.Contains(aerr.Reason, s)
+}
+
+// FirstLine is the first line of a broker's reason: RabbitMQ 4.x explains some refusals over several
+// lines, and the programs report every error in one.
+func FirstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(line)
+}
+
+// DeclareError says in one line why declaring (or binding) the queue or exchange name failed; kind is
+// "queue" or "exchange". RabbitMQ never changes an existing queue or exchange to match a declaration:
+// one declared with other properties is refused with 406 PRECONDITION_FAILED.
+func DeclareError(kind, name string, err error) error {
+	var aerr *amqp.Error
+	if !errors.As(err, &aerr) {
+		return fmt.Errorf("declare %s %q: %w", kind, name, err)
+	}
+	reason := FirstLine(aerr.Reason)
+	switch aerr.Code {
+	case amqp.PreconditionFailed:
+		fix := "rabbitmqctl delete_queue " + name
+		if kind != "queue" {
+			fix = "rabbitmqadmin delete exchange name=" + name + ", or the management UI"
+		}
+		return fmt.Errorf("%s %q already exists with other properties (%s): "+
+			"delete it (%s) or declare it as it was first declared", kind, name, reason, fix)
+	case amqp.NotFound:
+		return fmt.Errorf("%s %q does not exist (%s): declare it first", kind, name, reason)
+	case amqp.AccessRefused:
+		return fmt.Errorf("%s %q: access refused (%s): the user lacks permission for it", kind, name, reason)
+	case amqp.ResourceLocked:
+		return fmt.Errorf("%s %q is exclusive to another connection (%s)", kind, name, reason)
+	}
+	return fmt.Errorf("declare %s %q: %s", kind, name, reason)
+}
+
+// Lost says in one line why a channel or connection closed, from its NotifyClose reason: the
+// connection lost, or the broker closing the channel.
+func Lost(conn *amqp.Connection, reason *amqp.Error) error {
+	why := "no reason given"
+	if reason != nil {
+		why = FirstLine(reason.Reason)
+	}
+	if conn.IsClosed() {
+		return fmt.Errorf("connection to the broker lost: %s", why)
+	}
+	return fmt.Errorf("the broker closed the channel: %s", why)
+}
+
+// --- publishing with confirms -------------------------------------------------------------------------
+
+// Publisher listens for what can keep a publisher confirm from coming, or make an ack mean less than
+// "in a queue": the channel's close, the broker blocking the connection (a resource alarm), and
+// mandatory messages returned. Make it right after ch.Confirm, before the first publish.
+type Publisher struct {
+	conn    *amqp.Connection
+	closed  <-chan *amqp.Error
+	returns <-chan amqp.Return
+
+	mu       sync.Mutex
+	blocked  string        // the broker's reason, while it blocks the connection
+	changed  chan struct{} // a receive after each change of blocked
+	returned map[string]amqp.Return
+}
+
+// NewPublisher starts listening on conn and ch.
+func NewPublisher(conn *amqp.Connection, ch *amqp.Channel) *Publisher {
+	p := &Publisher{
+		conn:   conn,
+		closed: ch.NotifyClose(make(chan *amqp.Error, 1)),
+		// The library hands a return over before the ack of the same message, and waits at most 5 s
+		// for room: the buffer holds the returns between two waits.
+		returns:  ch.NotifyReturn(make(chan amqp.Return, 1024)),
+		changed:  make(chan struct{}, 1),
+		returned: map[string]amqp.Return{},
+	}
+	// Blocked and unblocked notifications come at any time, waited for or not: a goroutine keeps the
+	// latest, so that the library never waits for us to take one.
+	blocking := conn.NotifyBlocked(make(chan amqp.Blocking, 1))
+	go func() {
+		for b := range blocking {
+			p.mu.Lock()
+			p.blocked = ""
+			if b.Active {
+				p.blocked = cmp.Or(b.Reason, "no reason given")
+			}
+			p.mu.Unlock()
+			select {
+			case p.changed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return p
+}
+
+// Blocked is the broker's reason while it blocks the connection's publishes, or "".
+func (p *Publisher) Blocked() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.blocked
+}
+
+// Returned reports whether the broker returned the mandatory message with this MessageId (no queue
+// took it), once an ack for it has come, and forgets it. Messages without a MessageId all match "".
+func (p *Publisher) Returned(messageID string) (amqp.Return, bool) {
+	for {
+		select {
+		case r := <-p.returns:
+			p.returned[r.MessageId] = r
+			continue
+		default:
+		}
+		break
+	}
+	r, ok := p.returned[messageID]
+	delete(p.returned, messageID)
+	return r, ok
+}
+
+// Outcome is how a wait for a publisher confirm ended, other than acked.
+type Outcome int
+
+const (
+	Nacked         Outcome = iota + 1 // the broker refused the message: it is not in a queue
+	Returned                          // no queue took the mandatory message
+	ChannelClosed                     // the broker closed the channel first (a message too large, no permission...)
+	ConnectionLost                    // the connection closed first
+	Blocked                           // the broker blocks publishers (a resource alarm) and the wait ended
+	TimedOut                          // no confirm within the timeout
+	Interrupted                       // Ctrl+C came first
+)
+
+// ConfirmError is a message that was not confirmed as in a queue.
+type ConfirmError struct {
+	Outcome Outcome
+	Reason  string        // the broker's, one line: the close or return reason, or the blocking reason
+	Timeout time.Duration // for TimedOut
+}
+
+// Known reports whether the message is known not to be in a queue; otherwise it may or may not be.
+func (e *ConfirmError) Known() bool { return e.Outcome == Nacked || e.Outcome == Returned }
+
+func (e *ConfirmError) Error() string {
+	fate := "the message may or may not be in the queue"
+	if e.Known() {
+		fate = "it is not in the queue"
+	}
+	switch e.Outcome {
+	case Nacked:
+		return "the broker refused the message (nack): " + fate
+	case Returned:
+		return fmt.Sprintf("no queue took the message (%s): %s", e.Reason, fate)
+	case ChannelClosed:
+		return fmt.Sprintf("the broker closed the channel before it confirmed the message (%s): %s", e.Reason, fate)
+	case ConnectionLost:
+		return fmt.Sprintf("connection to the broker lost before it confirmed the message (%s): %s", e.Reason, fate)
+	case Blocked:
+		return fmt.Sprintf("the broker is blocking publishers (%s): %s", e.Reason, fate)
+	case TimedOut:
+		return fmt.Sprintf("no confirm from the broker within %s: %s", e.Timeout, fate)
+	}
+	return "interrupted before the broker confirmed the message: " + fate
+}
+
+// Wait waits for the confirm of one message, published as mandatory with the given MessageId ("" if
+// none), for at most timeout. It returns nil when the broker acked it and did not return it; otherwise
+// a *ConfirmError. A broker that blocks publishers ends the wait at once: a resource alarm can last.
+// A lost connection ends it too: the library nacks what waits for a confirm when the channel closes.
+func (p *Publisher) Wait(ctx context.Context, dc *amqp.DeferredConfirmation, messageID string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		select {
+		case <-dc.Done(): // a confirm that has come wins over the rest
+			return p.Confirmed(dc, messageID)
+		default:
+		}
+		if reason := p.Blocked(); reason != "" {
+			return &ConfirmError{Outcome: Blocked, Reason: reason}
+		}
+		select {
+		case <-dc.Done():
+		case <-p.changed:
+		case <-ctx.Done():
+			select {
+			case <-dc.Done():
+				continue
+			default:
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return &ConfirmError{Outcome: TimedOut, Timeout: timeout}
+			}
+			return &ConfirmError{Outcome: Interrupted}
+		}
+	}
+}
+
+// Confirmed is the outcome of a confirm that has come (dc.Done() is closed): nil for an ack of a message
+// that was not returned, else a *ConfirmError. When the channel closes, the library nacks every message
+// still waiting after it has put the reason in the close notification: a nack with a reason there is
+// not the broker's refusal.
+func (p *Publisher) Confirmed(dc *amqp.DeferredConfirmation, messageID string) error {
+	if !dc.Acked() {
+		return p.closedOr(Nacked)
+	}
+	if r, ok := p.Returned(messageID); ok {
+		return &ConfirmError{Outcome: Returned, Reason: fmt.Sprintf("%d %s", r.ReplyCode, r.ReplyText)}
+	}
+	return nil
+}
+
+// closedOr is the channel's close as a ConfirmError, or outcome when the channel is open.
+func (p *Publisher) closedOr(outcome Outcome) error {
+	select {
+	case reason, ok := <-p.closed:
+		why := "closed"
+		if ok && reason != nil {
+			why = FirstLine(reason.Reason)
+		}
+		if p.conn.IsClosed() {
+			return &ConfirmError{Outcome: ConnectionLost, Reason: why}
+		}
+		return &ConfirmError{Outcome: ChannelClosed, Reason: why}
+	default:
+		return &ConfirmError{Outcome: outcome}
+	}
+}
+
+// --- consuming -----------------------------------------------------------------------------------------
+
+// Consumer listens for why a consumer's deliveries channel may close: the channel closed (by the broker,
+// or with the connection) or the consumer cancelled by the broker. Make it before ch.Consume.
+type Consumer struct {
+	conn      *amqp.Connection
+	queue     string
+	closed    <-chan *amqp.Error
+	cancelled <-chan string
+}
+
+// NewConsumer starts listening on conn and ch, for a consumer of queue.
+func NewConsumer(conn *amqp.Connection, ch *amqp.Channel, queue string) *Consumer {
+	return &Consumer{
+		conn:      conn,
+		queue:     queue,
+		closed:    ch.NotifyClose(make(chan *amqp.Error, 1)),
+		cancelled: ch.NotifyCancel(make(chan string, 1)),
+	}
+}
+
+// Ended says why the deliveries channel closed, in one line. The library puts the reason in the close
+// or cancel notification before it closes the deliveries channel; a closing channel also closes the
+// cancel notification, so the close is looked at first.
+func (c *Consumer) Ended() error {
+	select {
+	case reason := <-c.closed:
+		return Lost(c.conn, reason)
+	default:
+	}
+	select {
+	case _, ok := <-c.cancelled:
+		if ok {
+			return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted or became unavailable", c.queue)
+		}
+	default:
+	}
+	return errors.New("the deliveries ended and the broker gave no reason")
+}
