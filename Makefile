@@ -2,14 +2,16 @@
 #
 # The broker is the one at AMQP_URL (default amqp://guest:guest@localhost:5672/); `make broker` starts
 # one when nothing answers there: with docker compose where a Docker engine runs, else a local node
-# with its data under .broker/: RabbitMQ 4.x (Debian trixie's, from a root that debootstrap makes) or,
-# with RABBITMQ_SERIES=3.10, Debian bookworm's RabbitMQ 3.10 (scripts/broker.sh says more).
+# with its data under .broker/: RabbitMQ 4.3 (Debian forky's, from a root that debootstrap makes), or
+# with RABBITMQ_SERIES=4.0 Debian trixie's 4.0.5, or with RABBITMQ_SERIES=3.10 Debian bookworm's 3.10.8
+# (scripts/broker.sh says more). The suite is tested on all three.
 
 SHELL := bash
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 export PATH := $(PATH):/usr/local/go/bin
-# The local node's RabbitMQ series: 4 (the default) or 3.10. Unset, a port keeps the series it ran last.
+# The local node's RabbitMQ series: 4.3 (the default), 4.0 or 3.10. Unset, a port keeps the series it
+# ran last.
 RABBITMQ_SERIES ?=
 export RABBITMQ_SERIES
 
@@ -21,11 +23,12 @@ help: ## list the targets
 	@echo
 	@echo "  AMQP_URL=...          the broker (default amqp://guest:guest@localhost:5672/); make broker makes"
 	@echo "                        the user and vhost it names on a node it starts"
-	@echo "  RABBITMQ_SERIES=3.10  the local node's RabbitMQ: 4 (RabbitMQ 4.x, the default) or 3.10, e.g."
+	@echo "  RABBITMQ_SERIES=4.0   the local node's RabbitMQ: 4.3 (the default), 4.0 or 3.10, all three tested, e.g."
 	@echo "                        make test RABBITMQ_SERIES=3.10 AMQP_URL=amqp://guest:guest@localhost:5673/"
+	@echo "  TUTORIALS_SLOW_TESTS=1 make test also runs the tests that take minutes (consumer timeouts)"
 
 .PHONY: broker
-broker: ## make sure a broker answers at AMQP_URL (starts RabbitMQ 4.x if none does; see RABBITMQ_SERIES)
+broker: ## make sure a broker answers at AMQP_URL (starts RabbitMQ 4.3 if none does; see RABBITMQ_SERIES)
 	@scripts/broker.sh start
 
 .PHONY: broker-status
@@ -41,7 +44,7 @@ broker-restart: ## stop and start the broker that `make broker` started (a full 
 	@scripts/broker.sh restart
 
 .PHONY: cluster
-cluster: ## start a local 3-node RabbitMQ 4.x cluster (ports 5700-5702) for the Reliability tutorial
+cluster: ## start a local 3-node RabbitMQ 4.3 cluster (ports 5700-5702) for the Reliability tutorial
 	@scripts/cluster.sh start
 
 .PHONY: cluster-stop
