@@ -11,6 +11,7 @@ package rabbit
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
@@ -92,7 +93,8 @@ func Within[T cmp.Ordered](flag string, v, lo, hi T) error {
 
 // --- the connection --------------------------------------------------------------------------------
 
-// DialTimeout bounds the TCP connect, the TLS handshake and the AMQP handshake of Dial.
+// DialTimeout bounds the TCP connect, the TLS handshake and the AMQP handshake of Dial, unless the
+// URL sets connection_timeout= (in milliseconds).
 const DialTimeout = 10 * time.Second
 
 // CloseTimeout bounds Close. amqp091-go gives up a close at the first heartbeat it sends after the
@@ -116,16 +118,70 @@ func DialURL(url, name string) (*amqp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
+	uri, _ := amqp.ParseURI(url) // check parsed it already
+	if err := checkTLS(uri); err != nil {
+		return nil, err
+	}
+	timeout := DialTimeout
+	if uri.ConnectionTimeout > 0 {
+		timeout = time.Duration(uri.ConnectionTimeout) * time.Millisecond
+	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
+	// The dialer's deadline covers the TLS and AMQP handshakes too; the library clears it once open.
 	conn, err := amqp.DialConfig(url, amqp.Config{
 		Properties: props,
-		Dial:       amqp.DefaultDial(DialTimeout),
+		Dial:       amqp.DefaultDial(timeout),
 	})
 	if err != nil {
-		return nil, &dialError{fmt.Sprintf("connect to %s: %s", where, explain(err)), err}
+		return nil, &dialError{fmt.Sprintf("connect to %s: %s", where, explain(err, uri, timeout)), err}
 	}
 	return conn, nil
+}
+
+// checkTLS reads the files the URL's query names, as the library will, so that a wrong one is told
+// apart from a broker that refuses: the library ignores a cacertfile with no certificate in it (every
+// broker then looks unknown), a certfile without a keyfile, and all of them under amqp://.
+func checkTLS(uri amqp.URI) error {
+	external := false
+	for _, m := range uri.AuthMechanism {
+		switch strings.ToLower(m) {
+		case "external":
+			external = true
+		case "plain", "amqplain":
+		default:
+			return fmt.Errorf("AMQP_URL: unknown auth_mechanism=%s (the library knows plain, amqplain and external)", m)
+		}
+	}
+	switch {
+	case uri.Scheme != "amqps" && (uri.CACertFile != "" || uri.CertFile != "" || uri.KeyFile != "" || uri.ServerName != ""):
+		return errors.New("AMQP_URL: cacertfile=, certfile=, keyfile= and server_name_indication= need TLS: " +
+			"start the URL with amqps:// (the broker's TLS port, 5671 by default)")
+	case uri.Scheme != "amqps" && external:
+		return errors.New("AMQP_URL: auth_mechanism=external logs in with a client certificate, over TLS: " +
+			"start the URL with amqps:// and set certfile= and keyfile=")
+	case (uri.CertFile == "") != (uri.KeyFile == ""):
+		return errors.New("AMQP_URL: certfile= and keyfile= go together (the client certificate and its key): set both")
+	case external && uri.CertFile == "":
+		return errors.New("AMQP_URL: auth_mechanism=external logs in with a client certificate: set certfile= and keyfile=")
+	}
+	if uri.CACertFile != "" {
+		pem, err := os.ReadFile(uri.CACertFile)
+		if err != nil {
+			return fmt.Errorf("AMQP_URL: cannot read cacertfile=%s: %w", uri.CACertFile, errors.Unwrap(err))
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return fmt.Errorf("AMQP_URL: cacertfile=%s holds no PEM certificate (-----BEGIN CERTIFICATE-----): "+
+				"point it at the certificate of the CA that signed the broker's", uri.CACertFile)
+		}
+	}
+	if uri.CertFile != "" {
+		if _, err := tls.LoadX509KeyPair(uri.CertFile, uri.KeyFile); err != nil {
+			return fmt.Errorf("AMQP_URL: cannot load the client certificate (certfile=%s, keyfile=%s): %s",
+				uri.CertFile, uri.KeyFile, FirstLine(err.Error()))
+		}
+	}
+	return nil
 }
 
 // dialError reads as one line a person can act on, and unwraps to the library's error (an *amqp.Error
@@ -196,7 +252,7 @@ func parseReason(err error) string {
 }
 
 // explain turns a dial error into what happened and, where there is one, the fix.
-func explain(err error) string {
+func explain(err error, uri amqp.URI, timeout time.Duration) string {
 	var aerr *amqp.Error
 	var unknownCA x509.UnknownAuthorityError
 	var wrongHost x509.HostnameError
@@ -206,28 +262,42 @@ func explain(err error) string {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused: is the broker running? Start one with `make broker`"
+	case errors.As(err, &unknownCA) && uri.CACertFile != "":
+		return fmt.Sprintf("the broker's TLS certificate is not signed by the CA in cacertfile=%s (its issuer is %q): "+
+			"point cacertfile= at the certificate of the CA that signed it", uri.CACertFile, issuer(unknownCA.Cert))
 	case errors.As(err, &unknownCA):
-		return "the broker's TLS certificate is signed by an unknown authority: " +
-			"set cacertfile=/path/to/ca.pem in AMQP_URL's query to the CA certificate that signed it"
+		return fmt.Sprintf("the broker's TLS certificate is signed by a CA this system does not trust (its issuer is %q): "+
+			"add cacertfile=/path/to/ca.pem to AMQP_URL's query, the certificate of the CA that signed it", issuer(unknownCA.Cert))
 	case errors.As(err, &wrongHost):
 		return fmt.Sprintf("the broker's TLS certificate is not valid for %q (it names %s): connect by a name "+
-			"the certificate holds, or set server_name_indication= in AMQP_URL's query", wrongHost.Host, certNames(wrongHost.Certificate))
+			"the certificate holds, or set server_name_indication= to one in AMQP_URL's query", wrongHost.Host, certNames(wrongHost.Certificate))
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired && time.Now().Before(invalid.Cert.NotBefore):
+		return fmt.Sprintf("the broker's TLS certificate is not valid yet (valid from %s): check this machine's clock",
+			invalid.Cert.NotBefore.UTC().Format(time.RFC3339))
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return fmt.Sprintf("the broker's TLS certificate has expired or is not valid yet (valid %s to %s): the broker needs a new one",
-			invalid.Cert.NotBefore.UTC().Format(time.DateOnly), invalid.Cert.NotAfter.UTC().Format(time.DateOnly))
+		return fmt.Sprintf("the broker's TLS certificate expired on %s: the broker needs a new one (or check this machine's clock)",
+			invalid.Cert.NotAfter.UTC().Format(time.DateOnly))
 	case errors.As(err, &invalid):
 		return "the broker's TLS certificate is not accepted: " + FirstLine(invalid.Error())
-	case strings.Contains(err.Error(), "tls: ") || strings.Contains(err.Error(), "remote error"):
-		return "the TLS handshake failed (" + FirstLine(err.Error()) + "): is this port the broker's amqps:// port, " +
-			"and does it accept the certificate given in certfile=/keyfile=?"
+	case strings.Contains(err.Error(), "remote error: tls"):
+		return "the broker refused the TLS handshake (" + tlsReason(err) + "): does its CA accept the client " +
+			"certificate in certfile=, and is it still valid?"
+	case strings.Contains(err.Error(), "tls: "):
+		return "the TLS handshake failed (" + tlsReason(err) + "): is this port the broker's amqps:// port (5671 by default)?"
 	case errors.As(err, &pathErr):
 		return fmt.Sprintf("cannot read %s (%s): check cacertfile=, certfile= and keyfile= in AMQP_URL", pathErr.Path, pathErr.Err)
 	case isTimeout(err):
-		return fmt.Sprintf("no answer within %s: is the host right, and is it a RabbitMQ broker?", DialTimeout)
+		return fmt.Sprintf("no answer within %s: is the host right, and is it a RabbitMQ broker?", timeout)
 	case closedEarly(err):
 		return "the server closed the connection during the AMQP handshake: is it a RabbitMQ broker (AMQP 0-9-1), and is TLS (amqps://) needed?"
 	case errors.As(err, &aerr) && (aerr.Code == amqp.FrameError || aerr.Code == amqp.SyntaxError):
 		return "the server does not speak AMQP 0-9-1: is this port a RabbitMQ broker's AMQP port (5672)?"
+	case errors.Is(err, amqp.ErrSASL):
+		return fmt.Sprintf("the broker offers none of the login mechanisms asked for (auth_mechanism=%s): "+
+			"EXTERNAL needs the rabbitmq_auth_mechanism_ssl plugin and auth_mechanisms.N = EXTERNAL in rabbitmq.conf",
+			cmp.Or(strings.Join(uri.AuthMechanism, ","), "plain"))
+	case errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused && strings.Contains(aerr.Reason, "EXTERNAL"):
+		return "access refused: the broker knows no user named as the client certificate (certfile=) says (" + FirstLine(aerr.Reason) + ")"
 	case errors.As(err, &aerr) && aerr.Reason == amqp.ErrVhost.Reason:
 		return "not allowed: the virtual host does not exist or the user has no access to it"
 	case errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused:
@@ -244,6 +314,23 @@ func explain(err error) string {
 		return FirstLine(opErr.Err.Error())
 	}
 	return FirstLine(err.Error())
+}
+
+// issuer is the name of the CA that signed c, as the certificate says.
+func issuer(c *x509.Certificate) string {
+	if c == nil {
+		return "unknown"
+	}
+	return cmp.Or(c.Issuer.CommonName, c.Issuer.String())
+}
+
+// tlsReason is the TLS error without Go's "tls: failed to verify certificate: x509:" prefixes.
+func tlsReason(err error) string {
+	msg := FirstLine(err.Error())
+	if i := strings.LastIndex(msg, "tls: "); i >= 0 {
+		msg = msg[i+len("tls: "):]
+	}
+	return msg
 }
 
 // certNames lists the host names and addresses a certificate is valid for.
@@ -289,6 +376,9 @@ func FirstLine(s string) string {
 // "queue" or "exchange". RabbitMQ never changes an existing queue or exchange to match a declaration:
 // one declared with other properties is refused with 406 PRECONDITION_FAILED.
 func DeclareError(kind, name string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var aerr *amqp.Error
 	if !errors.As(err, &aerr) {
 		return fmt.Errorf("declare %s %q: %w", kind, name, err)
@@ -354,8 +444,15 @@ func NewPublisher(conn *amqp.Connection, ch *amqp.Channel) *Publisher {
 	}
 	// Blocked and unblocked notifications come at any time, waited for or not: a goroutine keeps the
 	// latest, so that the library never waits for us to take one.
+	// The library closes blocking when the connection closes: a blocked state that ended with the
+	// connection is no longer the broker's alarm.
 	blocking := conn.NotifyBlocked(make(chan amqp.Blocking, 1))
 	go func() {
+		defer func() {
+			p.mu.Lock()
+			p.blocked = ""
+			p.mu.Unlock()
+		}()
 		for b := range blocking {
 			p.mu.Lock()
 			p.blocked = ""
@@ -372,8 +469,12 @@ func NewPublisher(conn *amqp.Connection, ch *amqp.Channel) *Publisher {
 	return p
 }
 
-// Blocked is the broker's reason while it blocks the connection's publishes, or "".
+// Blocked is the broker's reason while it blocks the connection's publishes, or "" (also once the
+// connection has closed).
 func (p *Publisher) Blocked() string {
+	if p.conn.IsClosed() {
+		return ""
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.blocked
@@ -382,6 +483,8 @@ func (p *Publisher) Blocked() string {
 // Returned reports whether the broker returned the mandatory message with this MessageId (no queue
 // took it), once an ack for it has come, and forgets it. Messages without a MessageId all match "".
 func (p *Publisher) Returned(messageID string) (amqp.Return, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for {
 		select {
 		case r := <-p.returns:
@@ -445,7 +548,11 @@ func (e *ConfirmError) Error() string {
 // none), for at most timeout. It returns nil when the broker acked it and did not return it; otherwise
 // a *ConfirmError. A broker that blocks publishers ends the wait at once: a resource alarm can last.
 // A lost connection ends it too: the library nacks what waits for a confirm when the channel closes.
+// A closed connection is never reported as Blocked, even when the broker had blocked it.
 func (p *Publisher) Wait(ctx context.Context, dc *amqp.DeferredConfirmation, messageID string, timeout time.Duration) error {
+	if dc == nil {
+		return errors.New("rabbit: Publisher.Wait needs a deferred confirmation: call ch.Confirm(false) before publishing")
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
@@ -454,6 +561,8 @@ func (p *Publisher) Wait(ctx context.Context, dc *amqp.DeferredConfirmation, mes
 			return p.Confirmed(dc, messageID)
 		default:
 		}
+		// Blocked checks the connection first: the library marks it closed before it nacks the
+		// messages waiting, so a lost connection waits here the moment until dc is done.
 		if reason := p.Blocked(); reason != "" {
 			return &ConfirmError{Outcome: Blocked, Reason: reason}
 		}
@@ -480,6 +589,11 @@ func (p *Publisher) Wait(ctx context.Context, dc *amqp.DeferredConfirmation, mes
 // not the broker's refusal.
 func (p *Publisher) Confirmed(dc *amqp.DeferredConfirmation, messageID string) error {
 	if !dc.Acked() {
+		if p.conn.IsClosed() {
+			// The library marks the connection closed before it tells the channels: wait for the
+			// close notification, which comes before the nack, so that the reason is the close's.
+			return p.closedOr(ConnectionLost)
+		}
 		return p.closedOr(Nacked)
 	}
 	if r, ok := p.Returned(messageID); ok {
@@ -514,6 +628,9 @@ type Consumer struct {
 	queue     string
 	closed    <-chan *amqp.Error
 	cancelled <-chan string
+
+	once  sync.Once
+	ended error // what Ended said first: a notification can be read once
 }
 
 // NewConsumer starts listening on conn and ch, for a consumer of queue.
@@ -530,15 +647,27 @@ func NewConsumer(conn *amqp.Connection, ch *amqp.Channel, queue string) *Consume
 // or cancel notification before it closes the deliveries channel; a closing channel also closes the
 // cancel notification, so the close is looked at first.
 func (c *Consumer) Ended() error {
+	c.once.Do(func() { c.ended = c.why() })
+	return c.ended
+}
+
+func (c *Consumer) why() error {
 	select {
-	case reason := <-c.closed:
-		return Lost(c.conn, reason)
+	case reason, ok := <-c.closed:
+		if ok {
+			return Lost(c.conn, reason)
+		}
+		// Closed with no reason: the program closed the channel or the connection itself.
+		return errors.New("the channel was closed by the program")
 	default:
 	}
 	select {
 	case _, ok := <-c.cancelled:
 		if ok {
-			return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted or became unavailable", c.queue)
+			// RabbitMQ cancels a consumer whose queue is deleted and, from 4.3 on, one that holds a
+			// message past the consumer timeout (before 4.3 the broker closes the channel then).
+			return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted, or a message waited "+
+				"past the broker's consumer timeout for our acknowledgement", c.queue)
 		}
 	default:
 	}
