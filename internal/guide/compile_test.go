@@ -1,6 +1,7 @@
 package guide
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,10 +54,12 @@ func TestGuidesCompile(t *testing.T) {
 	}
 }
 
-// The fixture repository testdata/paste has a guide that pastes and builds (tut), and one of each
-// problem: a program that needs a file the guide does not show (broken), a guide that does not show the
-// helper (nohelper), a program importing another internal package (internalimport), one that builds but
-// fails go vet (vetfail). Its internal/paste/broker/broker.go is a stand-in for the repository's.
+// The fixture repository testdata/paste has a guide that pastes and builds (tut: excerpts, then the
+// whole programs, which import rabbit), and one of each problem: a program that needs a file the guide
+// does not show (broken), a program importing rabbit in a guide that does not link to its page
+// (nolink), a program importing another internal package (internalimport), one that builds but fails go
+// vet (vetfail). Its rabbit/rabbit.go is a stand-in for the repository's. TRANSITION, the old form (see
+// HelperFile): legacy shows internal/paste/broker/broker.go (a stand-in too), nohelper does not.
 const fixtureRoot = "testdata/paste"
 
 // TestPasteFixtures checks each fixture guide; the fixtures' code blocks are in sync with their source.
@@ -74,9 +77,12 @@ func TestPasteFixtures(t *testing.T) {
 		want  []string // in the one error, in order; none for a guide that builds
 	}{
 		{"tut/README.md", nil},
+		{"legacy/README.md", nil},
 		{"broken/README.md", []string{"broken/README.md: the pasted code fails `go build ./...`", "broken/prog/main.go:6:2 [broken/README.md:10]: undefined: report"}},
-		{"nohelper/README.md", []string{"nohelper/README.md:16: tut/send/main.go imports github.com/rabbitmq-tutorials-go/tutorials/internal/broker",
-			"does not show the plain amqp091-go it stands for", "<!-- code: internal/paste/broker/broker.go -->"}},
+		{"nolink/README.md", []string{"nolink/README.md:12: tut/receive/main.go imports github.com/rabbitmq-tutorials-go/tutorials/rabbit",
+			"does not link to its page", "](../rabbit/README.md"}},
+		{"nohelper/README.md", []string{"nohelper/README.md:12: legacy/prog/main.go imports github.com/rabbitmq-tutorials-go/tutorials/internal/broker",
+			"import github.com/rabbitmq-tutorials-go/tutorials/rabbit and link to rabbit/README.md"}},
 		{"internalimport/README.md", []string{"internalimport/README.md:11: internalimport/prog/main.go imports github.com/rabbitmq-tutorials-go/tutorials/internal/e2e",
 			"not pasteable"}},
 		{"vetfail/README.md", []string{"the pasted code fails `go vet ./...`", "vetfail/prog/main.go:7:14 [vetfail/README.md:11]", "%d"}},
@@ -108,34 +114,37 @@ func TestPasteFixtures(t *testing.T) {
 	}
 }
 
-// TestPastedFiles: a pasted program is the guide's blocks of it, one after the other, as shown (so the
-// whole file, dedented); the helper's import is rewritten, and the helper goes to broker/broker.go.
+// TestPastedFiles: a pasted program is the guide's code blocks of it, one after the other, as shown (so
+// the whole file, dedented; the excerpts are not pasted); rabbit's import is rewritten, and the helper
+// is copied as rabbit/rabbit.go. TRANSITION: the old form's stand-in goes to broker/broker.go.
 func TestPastedFiles(t *testing.T) {
-	p, errs := Paste(fixtureRoot, "tut/README.md")
-	if len(errs) != 0 {
-		t.Fatal(errs)
-	}
-	files := p.PastedFiles()
-	var paths []string
-	for path := range files {
-		paths = append(paths, path)
-	}
-	slices.Sort(paths)
-	if want := []string{"broker/broker.go", "tut/receive/main.go", "tut/send/main.go"}; !slices.Equal(paths, want) {
-		t.Fatalf("pasted files %v, want %v", paths, want)
-	}
-	for path, src := range map[string]string{"tut/send/main.go": "tut/send/main.go", "broker/broker.go": HelperFile} {
-		b, err := os.ReadFile(filepath.Join(fixtureRoot, src))
-		if err != nil {
-			t.Fatal(err)
+	for guide, want := range map[string]map[string]string{ // pasted path: the file it is
+		"tut/README.md":    {"rabbit/rabbit.go": RabbitFile, "tut/receive/main.go": "tut/receive/main.go", "tut/send/main.go": "tut/send/main.go"},
+		"legacy/README.md": {"broker/broker.go": HelperFile, "legacy/prog/main.go": "legacy/prog/main.go"},
+	} {
+		p, errs := Paste(fixtureRoot, guide)
+		if len(errs) != 0 {
+			t.Fatal(errs)
 		}
-		want := strings.Replace(string(b), `"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"`, `"example.com/tutorial/broker"`, 1)
-		if trimLines(files[path]) != trimLines(want) {
-			t.Errorf("%s pasted:\n%s\nwant (leading tabs and blank lines aside):\n%s", path, files[path], want)
+		files := p.PastedFiles()
+		if got := slices.Sorted(maps.Keys(files)); !slices.Equal(got, slices.Sorted(maps.Keys(want))) {
+			t.Fatalf("%s: pasted files %v, want those of %v", guide, got, want)
+		}
+		for path, src := range want {
+			b, err := os.ReadFile(filepath.Join(fixtureRoot, src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := strings.NewReplacer(`"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"`, `"example.com/tutorial/broker"`,
+				`"github.com/rabbitmq-tutorials-go/tutorials/rabbit"`, `"example.com/tutorial/rabbit"`).Replace(string(b))
+			if trimLines(files[path]) != trimLines(w) {
+				t.Errorf("%s: %s pasted:\n%s\nwant (leading tabs and blank lines aside):\n%s", guide, path, files[path], w)
+			}
 		}
 	}
-	if !strings.Contains(files["tut/send/main.go"], "\n// Declare the queue.\nq, err := ch.QueueDeclare(") {
-		t.Errorf("a block is not dedented:\n%s", files["tut/send/main.go"])
+	p, _ := Paste(fixtureRoot, "tut/README.md")
+	if send := p.PastedFiles()["tut/send/main.go"]; !strings.Contains(send, "\n// Declare the queue.\nq, err := ch.QueueDeclare(") {
+		t.Errorf("a block is not dedented:\n%s", send)
 	}
 }
 
@@ -150,17 +159,6 @@ func trimLines(s string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestPasteMarkerLine: a marker line inside a block (a block edited by hand, or a file quoted the old
-// way) is reported where it is in the guide.
-func TestPasteMarkerLine(t *testing.T) {
-	guide := "# G\n\n<!-- code: p/main.go -->\n```go\npackage main\n\nfunc main() {\n\t// region x\n}\n```\n"
-	root := writeTree(t, map[string]string{"go.mod": "module example.org/m\n", "p/main.go": "package main\n", "p/README.md": guide})
-	_, errs := Paste(root, "p/README.md")
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `p/README.md:8: a marker line "// region x" in the block of p/main.go`) {
-		t.Errorf("errors: %v", errs)
-	}
-}
-
 // TestPasteEnvNoModule: without amqp091-go in the module cache, the test fails saying what to run.
 func TestPasteEnvNoModule(t *testing.T) {
 	root := writeTree(t, map[string]string{
@@ -170,15 +168,5 @@ func TestPasteEnvNoModule(t *testing.T) {
 	_, err := NewPasteEnv(root)
 	if err == nil || !strings.Contains(err.Error(), "not in the module cache") || !strings.Contains(err.Error(), "go mod download") {
 		t.Errorf("NewPasteEnv: %v", err)
-	}
-}
-
-// TestPasteImportsUnparsed: the imports of a pasted file that does not parse are still found.
-func TestPasteImportsUnparsed(t *testing.T) {
-	guide := "<!-- code: p/main.go -->\n```go\npackage main\n\nimport (\n\t\"fmt\"\n\n\te2e \"example.org/m/internal/e2e\"\n)\n\nfunc main() {\n```\n"
-	root := writeTree(t, map[string]string{"go.mod": "module example.org/m\n", "p/main.go": "package main\n", "p/README.md": guide})
-	_, errs := Paste(root, "p/README.md")
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "p/README.md:8: p/main.go imports example.org/m/internal/e2e") {
-		t.Errorf("errors: %v", errs)
 	}
 }

@@ -1,54 +1,50 @@
 // Package guide keeps the tutorial guides (the README.md and README.zh-CN.md files beside each tutorial's
-// programs) from drifting away from the code they show, and checks that what they show compiles when a
-// reader pastes it into a module of their own.
+// programs) from drifting away from the code and output they show, and checks that the code they show
+// builds when a reader pastes it into a module of their own.
 //
-// # Steps
+// # The guide format
 //
-// A program has no marker lines: a guide quotes it by its steps. A Go file is split into steps at its
-// comment blocks, as gobyexample does: a step starts at a full-line // comment that is the first line of
-// the file, or whose previous line is blank or ends with "{" or "(", and runs to the line before the
-// next step. So the doc comment, the package clause and the imports are the first step, and each
-// teaching comment before a statement starts one. `go run ./internal/guide/cmd/guides -steps FILE`
-// lists a file's steps.
+// A guide is Markdown. Three kinds of marker line, HTML comments Markdown does not show, each followed
+// by a fenced block, tie it to the programs; a marker inside a fenced block is ignored, so a guide may
+// show the syntax. Paths are relative to the repository root.
 //
-// # Code blocks
+// Steps. A program has no marker lines: a guide quotes it by its steps. A Go file is split into steps
+// at its comment blocks, as gobyexample does: a step starts at a full-line // comment that is the
+// file's first line, or whose previous line is blank or ends with "{" or "(", and runs to the line
+// before the next step. So the doc comment, the package clause and the imports are the first step, and
+// each teaching comment before a statement starts one. A step is named by a PHRASE: the start of its
+// first comment line, after "//" and one space, that no other step of the file starts with.
+// `go run ./internal/guide/cmd/guides -steps FILE` lists a file's steps.
 //
-// A guide quotes a file with a marker line, an HTML comment that Markdown does not show, followed by a
-// fenced block:
+// Excerpts: one step, where the text talks about it, in any order, as often as needed:
+//
+//	<!-- step: hello-world/send/main.go#Declare the queue -->
+//	```go
+//	...the step whose comment starts with "Declare the queue", up to the next step...
+//	```
+//
+// An excerpt leaves out the step's last lines when they close the blocks it is in (the "}" of a
+// function that the step ends).
+//
+// The whole program: a guide that shows a step of a file also shows the file whole, usually in a later
+// section ("The whole program"), with <!-- code: PATH --> alone (the file in full), or cut into blocks
+// with prose between them:
 //
 //	<!-- code: hello-world/send/main.go -->
 //	```go
-//	...the file from its first line...
+//	...the file from its first line up to the step of the next code marker of this file...
 //	```
-//	...prose...
-//	<!-- code: hello-world/send/main.go#Declare the queue -->
+//	<!-- code: hello-world/send/main.go#Publish -->
 //	```go
-//	...the file from the step whose comment starts with "Declare the queue"...
+//	...from the step whose comment starts with "Publish", to the end of the file...
 //	```
 //
-// The path is relative to the repository root. <!-- code: PATH --> starts at the top of the file;
-// <!-- code: PATH#PHRASE --> at the one step whose first comment line, after "//" and one space, starts
-// with PHRASE (which may hold spaces). A block runs up to the step where the guide's next marker for
-// the same file starts, or to the end of the file. A guide's markers for one file must follow the
-// file's order and the first must be <!-- code: PATH -->, so its blocks for a file, one after the other,
-// are the whole file; a lone <!-- code: PATH --> shows the file in full. A block shows its lines
-// without their trailing blank lines and without the tabs that all of them start with.
+// A file's first code marker is <!-- code: PATH -->, each other one names a later step than the one
+// before it, and each block runs up to the next one's step: one after the other they are the whole file.
+// Every block shows its lines without their trailing blank lines and without the tabs all of them start
+// with. Blocks of different files may interleave.
 //
-// `make guides` (go run ./internal/guide/cmd/guides -write) rewrites the blocks from the source, and
-// adds the block when a marker has none yet; CheckAll (go run ./internal/guide/cmd/guides, and this
-// package's test) fails when a block differs from the source or a marker is wrong: no such file, a
-// phrase that matches no step or several, markers out of the file's order.
-//
-// # Code a reader can paste
-//
-// The test TestGuidesCompile pastes each guide into a fresh module, as a reader would, and builds and
-// vets it (see Paste): the blocks of each program, as the guide shows them, make its main.go, and
-// internal/paste/broker/broker.go, which a guide must show once in full when its programs use the
-// shared helper internal/broker, makes package broker.
-//
-// # Output blocks
-//
-// A guide shows what a program prints with
+// Output: what a program prints, shown with
 //
 //	<!-- output: NAME -->
 //	```text
@@ -56,20 +52,38 @@
 //	```
 //
 // These blocks are not generated: the tutorial's own end-to-end test runs the programs, captures their
-// standard output, and compares it with the blocks (see CompareOutputs). A line of an output block may
-// hold placeholders for what changes from run to run; Placeholders lists them.
+// standard output and calls CompareOutputs, which compares it with the blocks. A line of an output block
+// may hold placeholders for what changes from run to run; Placeholders lists them.
+//
+// A guide and its translation (README.zh-CN.md) have the same markers in the same order.
+//
+// # Checks
+//
+// `make guides` (go run ./internal/guide/cmd/guides -write) rewrites the code and step blocks from the
+// source, and adds the block when a marker has none yet; CheckAll (the same command without -write, and
+// this package's tests) fails when a block differs from the source or a marker is wrong: no such file, a
+// phrase that matches no step or several, code markers out of the file's order, a step shown from a file
+// that is not shown whole.
+//
+// # Code a reader can paste
+//
+// TestGuidesCompile pastes each guide into a fresh module, as a reader would, and builds and vets it
+// (see Paste): each program's code blocks, one after the other, make its main.go (excerpts are not
+// pasted: the whole program holds them). The programs' shared helper is not shown: a guide whose
+// programs import it (package rabbit) links to its page, ../rabbit/README.md (README.zh-CN.md: to
+// ../rabbit/README.zh-CN.md), and the test copies the repository's rabbit/rabbit.go into the module, as
+// the page tells a reader to.
 package guide
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -77,9 +91,9 @@ import (
 var guideNames = []string{"README.md", "README.zh-CN.md"}
 
 var (
-	codeRE   = regexp.MustCompile(`^<!-- code: ([^\s#]+)(?:#(\S.*?))? -->\s*$`)
+	codeRE   = regexp.MustCompile(`^<!-- (code|step): ([^\s#]+)(?:#(\S.*?))? -->\s*$`)
 	outputRE = regexp.MustCompile(`^<!-- output: (\S+) -->\s*$`)
-	markerRE = regexp.MustCompile(`^\s*<!--\s*(code|output)\b`) // what looks like a marker, well formed or not
+	markerRE = regexp.MustCompile(`^\s*<!--\s*(code|step|output)\b`) // what looks like a marker, well formed or not
 	fenceRE  = regexp.MustCompile("^(```+)(.*)$")
 )
 
@@ -133,9 +147,9 @@ func dedent(lines []string) []string {
 
 // Block is one marked fenced block of a guide.
 type Block struct {
-	Kind   string // "code" or "output"
-	File   string // code: the source file, relative to the repository root
-	Phrase string // code: what follows "#" in the marker: the start of a step's comment; "" for the top of the file
+	Kind   string // "code" (part of the whole file), "step" (an excerpt) or "output"
+	File   string // code, step: the source file, relative to the repository root
+	Phrase string // code, step: what follows "#" in the marker: the start of a step's comment; "" for the top of the file
 	Name   string // output: the output's name
 	Line   int    // the marker's line number, from 1
 	Body   string // the block's content, joined with "\n" (no final newline)
@@ -159,12 +173,12 @@ func Parse(text string) ([]Block, error) {
 			continue
 		}
 		var b Block
-		if m := codeRE.FindStringSubmatch(lines[i]); m != nil {
-			b = Block{Kind: "code", File: m[1], Phrase: m[2]}
+		if m := codeRE.FindStringSubmatch(lines[i]); m != nil && (m[1] == "code" || m[3] != "") {
+			b = Block{Kind: m[1], File: m[2], Phrase: m[3]}
 		} else if m := outputRE.FindStringSubmatch(lines[i]); m != nil {
 			b = Block{Kind: "output", Name: m[1]}
 		} else if markerRE.MatchString(lines[i]) {
-			return nil, fmt.Errorf("line %d: malformed marker %q: write <!-- code: PATH -->, <!-- code: PATH#PHRASE --> or <!-- output: NAME -->", i+1, lines[i])
+			return nil, fmt.Errorf("line %d: malformed marker %q: write <!-- step: PATH#PHRASE -->, <!-- code: PATH -->, <!-- code: PATH#PHRASE --> or <!-- output: NAME -->", i+1, lines[i])
 		} else {
 			continue
 		}
@@ -229,7 +243,7 @@ func Guides(root string) ([]string, error) {
 		}
 		return nil
 	})
-	sort.Strings(out)
+	slices.Sort(out)
 	return out, err
 }
 
@@ -239,14 +253,13 @@ type lineError struct {
 	err  error
 }
 
-// blockTexts returns what each code block of a guide should hold, by index in blocks (a block whose
-// marker is wrong has none), and the problems with the markers. The blocks of one file are quoted by
-// steps (stepTexts).
+// blockTexts returns what each code and step block of a guide should hold, by index in blocks (the
+// blocks of a file with a wrong marker have none), and the problems with the markers (see stepTexts).
 func blockTexts(root string, blocks []Block) (map[int]string, []lineError) {
 	byFile := map[string][]int{} // file to the indexes of its blocks, in guide order
 	var files []string
 	for i, b := range blocks {
-		if b.Kind != "code" {
+		if b.Kind == "output" {
 			continue
 		}
 		if _, ok := byFile[b.File]; !ok {
@@ -274,15 +287,8 @@ func blockTexts(root string, blocks []Block) (map[int]string, []lineError) {
 		}
 		got, ferrs := stepTexts(file, string(src), marks)
 		errs = append(errs, ferrs...)
-		if got == nil {
-			continue
-		}
-		bad := map[int]bool{}
-		for _, e := range ferrs {
-			bad[e.line] = true
-		}
 		for j, i := range idx {
-			if !bad[blocks[i].Line] {
+			if got != nil {
 				texts[i] = got[j]
 			}
 		}
@@ -290,7 +296,7 @@ func blockTexts(root string, blocks []Block) (map[int]string, []lineError) {
 	return texts, errs
 }
 
-// Ref is what a code block's marker names: FILE or FILE#PHRASE.
+// Ref is what a code or step block's marker names: FILE or FILE#PHRASE.
 func (b Block) Ref() string {
 	if b.Phrase == "" {
 		return b.File
@@ -318,7 +324,7 @@ func Sync(root, guide string, write bool) (string, []error) {
 			lerrs = append(lerrs, lineError{b.Line, fmt.Errorf("output %q has no fenced block after its marker", b.Name)})
 		}
 		want, ok := texts[i]
-		if b.Kind != "code" || !ok || write || (b.Fenced && b.Body == want) {
+		if b.Kind == "output" || !ok || write || (b.Fenced && b.Body == want) {
 			continue
 		}
 		if !b.Fenced {
@@ -411,39 +417,11 @@ var placeholderRE = map[string]string{
 
 // MatchLine reports whether a line a program printed matches a line of an output block.
 func MatchLine(want, got string) bool {
-	if want == got {
-		return true
+	pat := regexp.QuoteMeta(want) // which leaves the placeholders as they are
+	for ph, re := range placeholderRE {
+		pat = strings.ReplaceAll(pat, ph, re)
 	}
-	var pat strings.Builder
-	pat.WriteString("^")
-	rest := want
-	found := false
-	for rest != "" {
-		i, ph := firstPlaceholder(rest)
-		if i < 0 {
-			pat.WriteString(regexp.QuoteMeta(rest))
-			break
-		}
-		found = true
-		pat.WriteString(regexp.QuoteMeta(rest[:i]))
-		pat.WriteString(placeholderRE[ph])
-		rest = rest[i+len(ph):]
-	}
-	if !found {
-		return false
-	}
-	pat.WriteString("$")
-	return regexp.MustCompile(pat.String()).MatchString(got)
-}
-
-func firstPlaceholder(s string) (int, string) {
-	at, which := -1, ""
-	for ph := range placeholderRE {
-		if i := strings.Index(s, ph); i >= 0 && (at < 0 || i < at) {
-			at, which = i, ph
-		}
-	}
-	return at, which
+	return want == got || pat != regexp.QuoteMeta(want) && regexp.MustCompile("^"+pat+"$").MatchString(got)
 }
 
 // CompareOutputs checks the output blocks of the guides in dir (a tutorial's folder: README.md and
@@ -464,7 +442,7 @@ func CompareOutputs(dir string, got map[string]string) []error {
 			continue
 		}
 		path = display(path)
-		for _, n := range sortedKeys(outs) {
+		for _, n := range slices.Sorted(maps.Keys(outs)) {
 			b := outs[n]
 			shown[n] = true
 			out, ok := got[n]
@@ -477,7 +455,7 @@ func CompareOutputs(dir string, got map[string]string) []error {
 			}
 		}
 	}
-	for _, n := range sortedKeys(got) {
+	for _, n := range slices.Sorted(maps.Keys(got)) {
 		if !shown[n] {
 			errs = append(errs, fmt.Errorf("%s: no guide shows output %q (<!-- output: %s --> then a fenced block)", display(dir), n, n))
 		}
@@ -522,33 +500,23 @@ func splitLines(s string) []string {
 	return strings.Split(s, "\n")
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// equalFile reports whether the file at path holds text already.
-func equalFile(path, text string) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && bytes.Equal(b, []byte(text))
-}
-
-// WriteAll rewrites the code blocks of every guide under root and returns the guides it changed, and
-// the problems it could not fix (a missing file or step).
+// WriteAll rewrites the code blocks of every guide under root (see Write).
 func WriteAll(root string) (changed []string, errs []error) {
 	guides, err := Guides(root)
 	if err != nil {
 		return nil, []error{err}
 	}
+	return Write(root, guides)
+}
+
+// Write rewrites the code blocks of the guides (relative to root) and returns the guides it changed,
+// and the problems it could not fix (a missing file or step).
+func Write(root string, guides []string) (changed []string, errs []error) {
 	for _, g := range guides {
 		text, gerrs := Sync(root, g, true)
 		errs = append(errs, gerrs...)
 		path := filepath.Join(root, filepath.FromSlash(g))
-		if text == "" || equalFile(path, text) {
+		if old, err := os.ReadFile(path); text == "" || err == nil && string(old) == text {
 			continue
 		}
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {

@@ -136,10 +136,10 @@ func TestTranslationsMatch(t *testing.T) {
 		}
 		var out []string
 		for _, b := range blocks {
-			if b.Kind == "code" {
-				out = append(out, "code "+b.Ref())
-			} else {
+			if b.Kind == "output" {
 				out = append(out, "output "+b.Name)
+			} else {
+				out = append(out, b.Kind+" "+b.Ref())
 			}
 		}
 		return out

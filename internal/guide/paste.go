@@ -20,30 +20,39 @@ import (
 
 // A reader pastes a guide into a module of their own: `go mod init example.com/tutorial`, `go get
 // github.com/rabbitmq/amqp091-go`, each program the guide shows at its path (hello-world/send/main.go),
-// made of the guide's blocks of that file one after the other, and the helper package the guide shows
-// (internal/paste/broker/broker.go) as broker/broker.go. Paste makes that module's files from a guide,
-// and PasteEnv.Check builds and vets them.
+// made of the guide's code blocks of that file one after the other, and the shared helper, which the
+// guide links to, copied from its page as rabbit/rabbit.go. Paste makes that module's files from a
+// guide, and PasteEnv.Check builds and vets them.
 
 const (
 	// PasteModule is the module path of the module a reader pastes a guide into.
 	PasteModule = "example.com/tutorial"
-	// HelperFile is the plain amqp091-go version of the programs' shared helper (internal/broker): a
-	// guide whose programs use the helper shows it once, in full.
-	HelperFile = "internal/paste/broker/broker.go"
-	// helperPasted is where the reader saves it, and helperImport the import path that then has.
+	// RabbitFile is the programs' shared helper (package rabbit), which a reader copies as it is. A guide
+	// does not show it: it links to its page, RabbitPage.
+	RabbitFile = "rabbit/rabbit.go"
+	// RabbitPage is the helper's page; RabbitPageZh the page a README.zh-CN.md links to.
+	RabbitPage   = "rabbit/README.md"
+	RabbitPageZh = "rabbit/README.zh-CN.md"
+	// rabbitImport is the helper's import path, relative to this repository's module path and to
+	// PasteModule.
+	rabbitImport = "/rabbit"
+
+	// TRANSITION, the old form: a guide whose programs import internal/broker shows HelperFile, a plain
+	// amqp091-go stand-in for it, once in full; it is pasted as broker/broker.go. Once every guide links
+	// to RabbitPage instead (grep -l internal/paste/broker */README*.md prints nothing), delete
+	// HelperFile, helperPasted, helperImport and sharedHelper, their cases in Paste and pastedPath, and
+	// the fixtures testdata/paste/{legacy,nohelper,internal/paste}.
+	HelperFile   = "internal/paste/broker/broker.go"
 	helperPasted = "broker/broker.go"
 	helperImport = PasteModule + "/broker"
-	// sharedHelper is the helper's import path, relative to this repository's module path.
 	sharedHelper = "/internal/broker"
 )
 
 var (
-	markerLineRE = regexp.MustCompile(`^\s*//\s*(region|endregion)\b`)
 	goLineRE     = regexp.MustCompile(`(?m)^go\s+(\S+)\s*$`)
 	moduleLineRE = regexp.MustCompile(`(?m)^module\s+(\S+)\s*$`)
 	amqpReqRE    = regexp.MustCompile(`(?m)^\s*(?:require\s+)?github\.com/rabbitmq/amqp091-go\s+(v\S+)`)
 	goPosRE      = regexp.MustCompile(`(?:\./)?([A-Za-z0-9_./-]+\.go):(\d+)(?::\d+)?`)
-	importLineRE = regexp.MustCompile(`^\s*(?:import\s+)?(?:[A-Za-z_][A-Za-z0-9_]*\s+|\.\s+)?"([^"]+)"\s*$`)
 )
 
 // PastedFile is one file of a pasted guide.
@@ -60,12 +69,11 @@ type Pasted struct {
 }
 
 // Paste makes the files of the module a reader gets by pasting the guide at root/guide: each Go file
-// of a tutorial program the guide quotes (not a test, not under internal/) at its own path, made of
-// the guide's blocks of that file in guide order, as the guide shows them; and HelperFile as
-// broker/broker.go when the guide shows it. Problems that make the guide impossible to paste are
-// errors: a marker line (// region, // endregion) inside a block, a program that imports a package of
-// this repository other than internal/broker, or one that imports internal/broker when the guide does
-// not show HelperFile.
+// of a tutorial program the guide quotes (not a test, not under internal/) at its own path, made of the
+// guide's code blocks of that file in guide order, as the guide shows them; and root/rabbit/rabbit.go
+// when a program imports package rabbit, its import path rewritten. Problems that make the guide
+// impossible to paste are errors: a program importing rabbit when the guide does not link to its page,
+// or importing another package of this repository.
 func Paste(root, guide string) (*Pasted, []error) {
 	modPath, err := modulePath(root)
 	if err != nil {
@@ -83,21 +91,8 @@ func Paste(root, guide string) (*Pasted, []error) {
 	files := map[string]*PastedFile{} // by the quoted file's path in the repository
 	var order []string
 	for _, b := range blocks {
-		if b.Kind != "code" {
-			continue
-		}
-		body := splitLines(b.Body)
-		if !b.Fenced {
-			body = nil
-		}
-		for k, line := range body {
-			if markerLineRE.MatchString(line) {
-				errs = append(errs, fmt.Errorf("%s:%d: a marker line %q in the block of %s: a reader would paste it; quote the file by steps and remove its region lines",
-					guide, b.start+1+k, strings.TrimSpace(line), b.Ref()))
-			}
-		}
 		dest, ok := pastedPath(b.File)
-		if !ok {
+		if b.Kind != "code" || !b.Fenced || !ok {
 			continue
 		}
 		f := files[b.File]
@@ -106,12 +101,19 @@ func Paste(root, guide string) (*Pasted, []error) {
 			files[b.File] = f
 			order = append(order, b.File)
 		}
-		for k, line := range body {
+		for k, line := range splitLines(b.Body) {
 			f.Lines = append(f.Lines, line)
 			f.From = append(f.From, b.start+1+k)
 		}
 	}
 	p := &Pasted{Guide: guide}
+	page := RabbitPage
+	if filepath.Base(guide) == "README.zh-CN.md" {
+		page = RabbitPageZh
+	}
+	link, _ := filepath.Rel(filepath.Dir(guide), page)
+	link = "](" + filepath.ToSlash(link)
+	needRabbit := false
 	for _, file := range order {
 		f := files[file]
 		p.Files = append(p.Files, f)
@@ -119,30 +121,47 @@ func Paste(root, guide string) (*Pasted, []error) {
 			continue
 		}
 		for _, imp := range imports(f) {
+			quote := func(path string) { // rewrites the import to path
+				f.Lines[imp.line] = strings.Replace(f.Lines[imp.line], strconv.Quote(imp.path), strconv.Quote(path), 1)
+			}
 			switch {
-			case imp.path == modPath+sharedHelper:
-				f.Lines[imp.line] = strings.Replace(f.Lines[imp.line], strconv.Quote(imp.path), strconv.Quote(helperImport), 1)
+			case imp.path == modPath+rabbitImport:
+				quote(PasteModule + rabbitImport)
+				if !needRabbit && !strings.Contains(string(raw), link) {
+					errs = append(errs, fmt.Errorf("%s:%d: %s imports %s, and the guide does not link to its page, where a reader gets it: link to it (%s...)",
+						guide, f.From[imp.line], file, imp.path, link))
+				}
+				needRabbit = true
+			case imp.path == modPath+sharedHelper: // TRANSITION: the old form
+				quote(helperImport)
 				if files[HelperFile] == nil {
-					errs = append(errs, fmt.Errorf("%s:%d: %s imports %s, which a reader cannot import, and the guide does not show the plain amqp091-go it stands for: show it once, in full, with <!-- code: %s -->",
-						guide, f.From[imp.line], file, imp.path, HelperFile))
+					errs = append(errs, fmt.Errorf("%s:%d: %s imports %s, which a reader cannot import: import %s and link to %s",
+						guide, f.From[imp.line], file, imp.path, modPath+rabbitImport, page))
 				}
 			case imp.path == modPath || strings.HasPrefix(imp.path, modPath+"/"):
-				errs = append(errs, fmt.Errorf("%s:%d: %s imports %s, a package of this repository that a reader cannot import: not pasteable (only %s has a pasteable stand-in, %s)",
-					guide, f.From[imp.line], file, imp.path, modPath+sharedHelper, HelperFile))
+				errs = append(errs, fmt.Errorf("%s:%d: %s imports %s, a package of this repository that a reader cannot import: not pasteable (only %s is, from its page)",
+					guide, f.From[imp.line], file, imp.path, modPath+rabbitImport))
 			}
 		}
+	}
+	if needRabbit {
+		src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(RabbitFile)))
+		if err != nil {
+			return nil, append(errs, err)
+		}
+		p.Files = append(p.Files, &PastedFile{Path: RabbitFile, Lines: splitLines(strings.TrimSuffix(string(src), "\n"))})
 	}
 	slices.SortFunc(p.Files, func(a, b *PastedFile) int { return strings.Compare(a.Path, b.Path) })
 	return p, errs
 }
 
 // pastedPath returns where a quoted file goes in the pasted module, and false for a file that is not
-// part of it (a test, a file under internal/ other than HelperFile, anything but Go).
+// part of it (a test, the helper, a file under internal/ other than HelperFile, anything but Go).
 func pastedPath(file string) (string, bool) {
 	if file == HelperFile {
 		return helperPasted, true
 	}
-	if !strings.HasSuffix(file, ".go") || strings.HasSuffix(file, "_test.go") ||
+	if !strings.HasSuffix(file, ".go") || strings.HasSuffix(file, "_test.go") || file == RabbitFile ||
 		strings.HasPrefix(file, "internal/") || !strings.Contains(file, "/") {
 		return "", false
 	}
@@ -154,25 +173,17 @@ type importLine struct {
 	line int // index in the file's lines
 }
 
-// imports lists the imports of a pasted file. When the file does not parse (the build will say why),
-// every line that holds a quoted import path of the form the parser would find is taken.
+// imports lists the imports of a pasted file; none when it does not parse (the build then says why).
 func imports(f *PastedFile) []importLine {
-	src := strings.Join(f.Lines, "\n")
 	fset := token.NewFileSet()
-	file, err := parser.ParseFile(fset, f.Path, src, parser.ImportsOnly)
-	var out []importLine
-	if err == nil {
-		for _, imp := range file.Imports {
-			path, err := strconv.Unquote(imp.Path.Value)
-			if err == nil {
-				out = append(out, importLine{path, fset.Position(imp.Path.Pos()).Line - 1})
-			}
-		}
-		return out
+	file, err := parser.ParseFile(fset, f.Path, strings.Join(f.Lines, "\n"), parser.ImportsOnly)
+	if err != nil {
+		return nil
 	}
-	for i, line := range f.Lines {
-		if m := importLineRE.FindStringSubmatch(line); m != nil {
-			out = append(out, importLine{m[1], i})
+	var out []importLine
+	for _, imp := range file.Imports {
+		if path, err := strconv.Unquote(imp.Path.Value); err == nil {
+			out = append(out, importLine{path, fset.Position(imp.Path.Pos()).Line - 1})
 		}
 	}
 	return out

@@ -55,26 +55,25 @@ func StepsOf(path string) ([]Step, error) {
 	return Steps(string(src)), nil
 }
 
-// findStep returns the one step whose title starts with phrase. An error lists the file's steps, or
-// (with listed) refers to the line where they were listed.
-func findStep(file string, steps []Step, phrase string, listed int) (Step, error) {
+// findStep returns the index in steps of the one step whose title starts with phrase. An error lists
+// the file's steps, or (with listed) refers to the line where they were listed.
+func findStep(file string, steps []Step, phrase string, listed int) (int, error) {
 	var found []Step
-	for _, s := range steps {
+	at := -1
+	for k, s := range steps {
 		if strings.HasPrefix(s.Title, phrase) {
-			found = append(found, s)
+			found, at = append(found, s), k
 		}
 	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
-		if listed > 0 {
-			return Step{}, fmt.Errorf("no step of %s starts with %q (its steps are listed at guide line %d)", file, phrase, listed)
-		}
-		return Step{}, fmt.Errorf("no step of %s starts with %q; its steps:%s", file, phrase, listSteps(steps))
-	default:
-		return Step{}, fmt.Errorf("%d steps of %s start with %q, make the phrase longer:%s", len(found), file, phrase, listSteps(found))
+	switch {
+	case len(found) == 1:
+		return at, nil
+	case len(found) > 1:
+		return -1, fmt.Errorf("%d steps of %s start with %q, make the phrase longer:%s", len(found), file, phrase, listSteps(found))
+	case listed > 0:
+		return -1, fmt.Errorf("no step of %s starts with %q (its steps are listed at guide line %d)", file, phrase, listed)
 	}
+	return -1, fmt.Errorf("no step of %s starts with %q; its steps:%s", file, phrase, listSteps(steps))
 }
 
 func listSteps(steps []Step) string {
@@ -89,57 +88,84 @@ func listSteps(steps []Step) string {
 	return b.String()
 }
 
-// stepTexts returns what each of marks (the code blocks of one guide that quote file, in guide order)
-// should hold. The first marker must be <!-- code: FILE --> (from the top of the file), each other one
-// <!-- code: FILE#PHRASE --> naming a step after the previous marker's; a block runs up to the next
-// marker's step, the last one to the end of the file. So the blocks, one after the other, are the
-// whole file.
+// stepTexts returns what each of marks (the code and step blocks of one guide that quote file, in
+// guide order) should hold, or the problems with their markers. A step block is its step. The first
+// code block must be <!-- code: FILE --> (from the top of the file), each other one <!-- code:
+// FILE#PHRASE --> naming a step after the previous one's; each runs up to the next one's step, the last
+// to the end of the file. So the code blocks, one after the other, are the whole file, which a guide
+// that shows a step of it must show.
 func stepTexts(file, src string, marks []Block) ([]string, []lineError) {
 	lines := splitLines(src)
 	steps := Steps(src)
 	starts := make([]int, len(marks)) // each block's first line, 0-based
+	ends := make([]int, len(marks))   // and the line after its last one
 	var errs []lineError
-	prev, prevAt := -1, 0 // the previous block's first line in the file, and its marker's line
+	var whole []int       // the code blocks, by index in marks
+	prev, prevAt := -1, 0 // the previous code block's first line in the file, and its marker's line
 	listed := 0           // the guide line whose error listed the file's steps
 	for i, b := range marks {
-		switch {
-		case i == 0 && b.Phrase != "":
-			errs = append(errs, lineError{b.Line, fmt.Errorf("%s#%s is the guide's first block of %s, so it must start at the top of the file: <!-- code: %s --> (a guide's blocks of one file, one after the other, show all of it)",
-				file, b.Phrase, file, file)})
-			continue
-		case i == 0:
-			starts[i] = 0
-		case b.Phrase == "":
-			errs = append(errs, lineError{b.Line, fmt.Errorf("%s is quoted from the top a second time (first at line %d): name the step this block starts at, <!-- code: %s#PHRASE -->",
-				file, marks[0].Line, file)})
-			continue
-		default:
-			s, err := findStep(file, steps, b.Phrase, listed)
+		if b.Phrase == "" {
+			if len(whole) > 0 {
+				errs = append(errs, lineError{b.Line, fmt.Errorf("%s is quoted from the top a second time (first at line %d): name the step this block starts at, <!-- code: %s#PHRASE -->",
+					file, marks[whole[0]].Line, file)})
+				continue
+			}
+		} else {
+			k, err := findStep(file, steps, b.Phrase, listed)
 			if err != nil {
 				if listed == 0 && strings.Contains(err.Error(), "its steps:") {
 					listed = b.Line
 				}
-				errs = append(errs, lineError{b.Line, fmt.Errorf("%s#%s: %v", file, b.Phrase, err)})
+				errs = append(errs, lineError{b.Line, fmt.Errorf("%s: %v", b.Ref(), err)})
 				continue
 			}
-			starts[i] = s.Line - 1
+			starts[i], ends[i] = steps[k].Line-1, len(lines)
+			if k+1 < len(steps) {
+				ends[i] = steps[k+1].Line - 1
+			}
+			if b.Kind == "step" {
+				ends[i] = excerptEnd(lines, starts[i], ends[i])
+				continue
+			}
+			if len(whole) == 0 {
+				errs = append(errs, lineError{b.Line, fmt.Errorf("%s is the guide's first code block of %s, so it must start at the top of the file: <!-- code: %s --> (a guide's code blocks of one file, one after the other, show all of it; <!-- step: %s --> shows one step)",
+					b.Ref(), file, file, b.Ref())})
+				continue
+			}
 		}
 		if starts[i] <= prev {
-			errs = append(errs, lineError{b.Line, fmt.Errorf("%s#%s starts at line %d of the file, not after the step of the block before it (line %d, guide line %d): a guide quotes a file in the file's order",
-				file, b.Phrase, starts[i]+1, prev+1, prevAt)})
+			errs = append(errs, lineError{b.Line, fmt.Errorf("%s starts at line %d of the file, not after the step of the code block before it (line %d, guide line %d): a guide's code blocks quote a file in the file's order (<!-- step: %s --> shows a step anywhere)",
+				b.Ref(), starts[i]+1, prev+1, prevAt, b.Ref())})
 		}
 		prev, prevAt = starts[i], b.Line
+		whole = append(whole, i)
+	}
+	if len(whole) == 0 && len(errs) == 0 {
+		errs = append(errs, lineError{marks[0].Line, fmt.Errorf("%s: the guide shows a step of %s but never the whole file: show it with <!-- code: %s --> too (in a section of its own)",
+			marks[0].Ref(), file, file)})
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	for j, i := range whole {
+		ends[i] = len(lines)
+		if j+1 < len(whole) {
+			ends[i] = starts[whole[j+1]]
+		}
+	}
 	texts := make([]string, len(marks))
 	for i := range marks {
-		end := len(lines)
-		if i+1 < len(marks) {
-			end = starts[i+1]
-		}
-		texts[i] = strings.Join(dedent(lines[starts[i]:end]), "\n")
+		texts[i] = strings.Join(dedent(lines[starts[i]:ends[i]]), "\n")
 	}
 	return texts, nil
+}
+
+// excerptEnd is where the excerpt of the step at lines[start:end] ends: before its last lines that are
+// blank or indented less than its first line (the closing braces of the blocks it is in).
+func excerptEnd(lines []string, start, end int) int {
+	indent := func(l string) int { return len(l) - len(strings.TrimLeft(l, "\t")) }
+	for end > start+1 && (strings.TrimSpace(lines[end-1]) == "" || indent(lines[end-1]) < indent(lines[start])) {
+		end--
+	}
+	return end
 }

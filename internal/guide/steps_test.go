@@ -149,12 +149,17 @@ func TestStepMarkerErrors(t *testing.T) {
 		{"same step twice", "<!-- code: p/main.go -->\n<!-- code: p/main.go#Say hello -->\n<!-- code: p/main.go#Say hello: -->\n",
 			[]string{"p/README.md:3:", "not after"}},
 		{"first block not at the top", "<!-- code: p/main.go#Say hello -->\n",
-			[]string{"p/README.md:1: p/main.go#Say hello is the guide's first block of p/main.go, so it must start at the top of the file"}},
+			[]string{"p/README.md:1: p/main.go#Say hello is the guide's first code block of p/main.go, so it must start at the top of the file"}},
 		{"phrase at the top", "<!-- code: p/main.go -->\n<!-- code: p/main.go#Command p -->\n",
 			[]string{"p/README.md:2:", "starts at line 1 of the file, not after"}},
 		{"top twice", "<!-- code: p/main.go -->\n<!-- code: p/main.go -->\n",
 			[]string{"p/README.md:2: p/main.go is quoted from the top a second time (first at line 1)"}},
 		{"no such file", "<!-- code: p/gone.go -->\n", []string{"p/README.md:1: no such file p/gone.go"}},
+		{"step, never whole", "<!-- step: p/main.go#Say hello -->\n",
+			[]string{"p/README.md:1: p/main.go#Say hello: the guide shows a step of p/main.go but never the whole file"}},
+		{"step, no such step", "<!-- step: p/main.go#Say nothing -->\n<!-- code: p/main.go -->\n",
+			[]string{"p/README.md:1: p/main.go#Say nothing", `no step of p/main.go starts with "Say nothing"`}},
+		{"step without phrase", "<!-- step: p/main.go -->\n", []string{"p/README.md: line 1: malformed marker"}},
 		{"malformed", "<!-- code: p/main.go# -->\n", []string{"p/README.md: line 1: malformed marker"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -195,5 +200,24 @@ func TestStepsInterleaved(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(root, "p/README.md"))
 	if !strings.Contains(string(b), "<!-- code: q/other.go -->\n```go\n"+strings.TrimSuffix(other, "\n")+"\n```\n") {
 		t.Errorf("q/other.go not quoted in full:\n%s", b)
+	}
+}
+
+// TestStepExcerpts: excerpts show one step each, in any order, as often as needed, without the closing
+// braces of the blocks they are in; the code blocks after them still show the whole file.
+func TestStepExcerpts(t *testing.T) {
+	guide := "<!-- step: p/main.go#Say goodbye -->\n<!-- step: p/main.go#Say again -->\n<!-- step: p/main.go#Say goodbye -->\n" +
+		"<!-- code: p/main.go -->\n"
+	root, errs, written := syncGuide(t, guide)
+	if len(markerErrors(errs)) != 0 {
+		t.Fatal(errs)
+	}
+	goodbye := "<!-- step: p/main.go#Say goodbye -->\n```go\n// Say goodbye.\n//\n// Its second line is no step either.\nfmt.Println(\"bye\")\n```\n"
+	again := "<!-- step: p/main.go#Say again -->\n```go\n//Say again, with no space after the slashes.\nfmt.Println(\"bye\")\n```\n"
+	if want := goodbye + again + goodbye + "<!-- code: p/main.go -->\n```go\n" + strings.TrimSuffix(stepProg, "\n") + "\n```\n"; written != want {
+		t.Errorf("guide written:\n%s\nwant:\n%s", written, want)
+	}
+	if errs := CheckAll(root); len(errs) != 0 {
+		t.Errorf("check after write: %v", errs)
 	}
 }

@@ -1,6 +1,6 @@
 // Command guides keeps the code blocks of the tutorial guides equal to the source they quote (see
-// package guide for the markers: <!-- code: PATH --> and <!-- code: PATH#PHRASE -->, a program being
-// split into steps at its comment blocks).
+// package guide for the format: <!-- step: PATH#PHRASE --> shows one step, <!-- code: PATH --> and
+// <!-- code: PATH#PHRASE --> the whole file, a program being split into steps at its comment blocks).
 //
 // Usage:
 //
@@ -54,33 +54,24 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	var errs []error
-	if fs.NArg() > 0 {
+	var changed []string
+	switch {
+	case fs.NArg() > 0 && *write:
 		// Only the guides named (paths relative to the root), so that one tutorial's guides can be
 		// brought up to date while others are being edited.
+		changed, errs = guide.Write(root, fs.Args())
+	case fs.NArg() > 0:
 		for _, g := range fs.Args() {
-			text, gerrs := guide.Sync(root, filepath.ToSlash(g), *write)
+			_, gerrs := guide.Sync(root, filepath.ToSlash(g), false)
 			errs = append(errs, gerrs...)
-			path := filepath.Join(root, g)
-			if !*write || text == "" {
-				continue
-			}
-			if old, err := os.ReadFile(path); err == nil && string(old) == text {
-				continue
-			}
-			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			fmt.Fprintln(stdout, "updated", g)
 		}
-	} else if *write {
-		var changed []string
+	case *write:
 		changed, errs = guide.WriteAll(root)
-		for _, g := range changed {
-			fmt.Fprintln(stdout, "updated", g)
-		}
-	} else {
+	default:
 		errs = guide.CheckAll(root)
+	}
+	for _, g := range changed {
+		fmt.Fprintln(stdout, "updated", g)
 	}
 	for _, err := range errs {
 		fmt.Fprintln(os.Stderr, err)

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 func main() {
 	// Connect, as send does.
-	conn, err := broker.Dial("receive")
+	conn, err := rabbit.Dial("receive")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "receive:", err)
 		os.Exit(1)

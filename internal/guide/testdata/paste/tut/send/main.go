@@ -9,7 +9,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 func main() {
@@ -21,7 +21,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	// Connect to the broker.
-	conn, err := broker.Dial("send")
+	conn, err := rabbit.Dial("send")
 	if err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func run(ctx context.Context) error {
 	q, err := ch.QueueDeclare("hello", true, false, false, false,
 		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum})
 	if err != nil {
-		return broker.DeclareError("queue", "hello", err)
+		return rabbit.DeclareError("queue", "hello", err)
 	}
 
 	// Publish the message.
