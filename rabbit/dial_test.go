@@ -59,13 +59,13 @@ func TestURL(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"amqp://guest:guest@localhost:5672/":                  `amqp://guest@localhost:5672 (vhost "/")`,
-		"amqp://guest@localhost:5672/":                        `amqp://guest@localhost:5672 (vhost "/")`,
-		"amqp://localhost/":                                   `amqp://localhost:5672 (vhost "/")`,
-		"amqps://me:p%40ss@rabbit.example/prod":               `amqps://me@rabbit.example:5671 (vhost "prod")`,
+		"amqp://guest:guest@localhost:5672/":                 `amqp://guest@localhost:5672 (vhost "/")`,
+		"amqp://guest@localhost:5672/":                       `amqp://guest@localhost:5672 (vhost "/")`,
+		"amqp://localhost/":                                  `amqp://localhost:5672 (vhost "/")`,
+		"amqps://me:p%40ss@rabbit.example/prod":              `amqps://me@rabbit.example:5671 (vhost "prod")`,
 		"amqps://localhost:5671/?cacertfile=/etc/ca.pem&x=1": `amqps://localhost:5671 (vhost "/")`,
-		"amqp://guest:secret@host:notaport/":                  "the broker in AMQP_URL",
-		"not a url at all, secret":                            "the broker in AMQP_URL",
+		"amqp://guest:secret@host:notaport/":                 "the broker in AMQP_URL",
+		"not a url at all, secret":                           "the broker in AMQP_URL",
 	} {
 		if got := rabbit.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)

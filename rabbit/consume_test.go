@@ -1,0 +1,105 @@
+package rabbit_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
+)
+
+// consumer dials url and consumes from a server-named exclusive queue; it returns the connection, the
+// channel, the Consumer, its deliveries and the queue's name.
+func consumer(t *testing.T, url string) (*amqp.Connection, *amqp.Channel, *rabbit.Consumer, <-chan amqp.Delivery, string) {
+	t.Helper()
+	conn, err := rabbit.DialURL(url, "rabbit-test-"+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("", false, false, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rabbit.NewConsumer(conn, ch, q.Name)
+	msgs, err := ch.Consume(q.Name, "", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, ch, c, msgs, q.Name
+}
+
+// ended waits for the deliveries to end and checks what Ended says, twice (the same both times).
+func ended(t *testing.T, msgs <-chan amqp.Delivery, c *rabbit.Consumer, want string) {
+	t.Helper()
+	timeout := time.After(e2e.LineTimeout)
+	for open := true; open; {
+		select {
+		case _, open = <-msgs:
+		case <-timeout:
+			t.Fatal("the deliveries did not end")
+		}
+	}
+	for range 2 {
+		err := c.Ended()
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("Ended() = %v, want one line starting with %q", err, want)
+		}
+	}
+}
+
+// The queue deleted under the consumer: the broker cancels it.
+func TestEndedCancelled(t *testing.T) {
+	conn, _, c, msgs, q := consumer(t, rabbit.URL())
+	other, err := conn.Channel() // an exclusive queue is deleted by its own connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.QueueDelete(q, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	ended(t, msgs, c, `the broker cancelled our consumer: queue "`+q+`" was deleted, or a message waited past the broker's consumer timeout`)
+}
+
+// An ack of a delivery tag the channel never had: the broker closes the channel (406).
+func TestEndedChannelClosed(t *testing.T) {
+	_, ch, c, msgs, _ := consumer(t, rabbit.URL())
+	if err := ch.Ack(999, false); err != nil {
+		t.Fatal(err)
+	}
+	ended(t, msgs, c, "the broker closed the channel: PRECONDITION_FAILED - unknown delivery tag 999")
+}
+
+func TestEndedConnectionLost(t *testing.T) {
+	proxy := e2e.NewProxy(t)
+	_, _, c, msgs, _ := consumer(t, proxy.URL())
+	proxy.Cut()
+	ended(t, msgs, c, "connection to the broker lost: ")
+}
+
+func TestEndedClosedByProgram(t *testing.T) {
+	_, ch, c, msgs, _ := consumer(t, rabbit.URL())
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ended(t, msgs, c, "the channel was closed by the program")
+}
+
+// Lost tells a channel closed by the broker from a lost connection.
+func TestLost(t *testing.T) {
+	conn, ch, _, _, _ := consumer(t, rabbit.URL())
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	if err := ch.Ack(7, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := rabbit.Lost(conn, <-closed); !strings.HasPrefix(err.Error(), "the broker closed the channel: PRECONDITION_FAILED - unknown delivery tag 7") {
+		t.Errorf("Lost = %v", err)
+	}
+}
