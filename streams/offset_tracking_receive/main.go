@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		start = n
 	}
 
+	// Connect, declare the stream and set a prefetch limit, as the Hello World receive does.
 	conn, err := rabbit.Dial("streams/offset_tracking_receive")
 	if err != nil {
 		return err
@@ -100,6 +101,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	); err != nil {
 		return fmt.Errorf("set prefetch: %w", err)
 	}
+
+	// Attach where we chose to start: x-stream-offset takes "first", "next" or an offset.
 	c := rabbit.NewConsumer(conn, ch, q.Name)
 	msgs, err := ch.Consume(
 		q.Name,                               // queue

@@ -39,6 +39,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	// Connect, declare the stream and turn publisher confirms on, as the Hello World send does.
 	conn, err := rabbit.Dial("streams/offset_tracking_send")
 	if err != nil {
 		return err
@@ -49,7 +50,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("open channel: %w", err)
 	}
 
-	// The stream, declared as the official tutorial's DeclareStream does (see the Hello World send).
 	q, err := ch.QueueDeclare(
 		*stream, // name
 		true,    // durable

@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	// Connect and open a channel, as send does.
 	conn, err := rabbit.Dial("streams/receive")
 	if err != nil {
 		return err

@@ -42,6 +42,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		body = strings.Join(flags.Args(), " ")
 	}
 
+	// Connect to the broker and open a channel, as in every tutorial (the helper's page tells what
+	// rabbit.Dial and rabbit.Close take care of).
 	conn, err := rabbit.Dial("streams/send")
 	if err != nil {
 		return err
