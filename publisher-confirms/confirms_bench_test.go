@@ -324,13 +324,14 @@ func median(d []time.Duration) time.Duration {
 
 func perSecond(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 
-// BenchmarkStrategies: the three strategies against the no-confirm baseline, 50,000 messages each
-// (individually: 10,000), side by side in each iteration.
+// BenchmarkStrategies: the three strategies against the no-confirm limit and against their floors (the
+// least correct code for each strategy: floors_bench_test.go), 50,000 messages each (individually:
+// 10,000), side by side in each iteration, on the same queue.
 //
-// Besides the rates and ratios, it reports where the CPU goes (µs of CPU per message, for the broker and
-// for the publisher, when the broker is a process of this machine; *_cores is how many cores a run kept
-// busy on average) and two ceilings, estimates of the best ratio any client could reach against this
-// broker on this machine:
+// Each program's rate is reported as a fraction of the limit (X/noconfirm) and of its floor (X/floor);
+// so is each floor's (floor_X/noconfirm). Where the broker is a process of this machine it reports where
+// the CPU goes too: µs of CPU per message for the broker and for the publisher, program and floor alike,
+// and two ceilings, estimates of the best ratio any client could reach against this broker here:
 //   - async_bound: the async rate if every core were busy all the time (all runtime.NumCPU of them) and
 //     confirms cost the publisher nothing, so that a message cost the broker's CPU for a confirmed
 //     message plus the no-confirm publisher's CPU; over the no-confirm rate.
@@ -345,29 +346,45 @@ func BenchmarkStrategies(b *testing.B) {
 	cores := func(m measured) float64 {
 		return float64((m.clientCPU + m.brokerCPU).Nanoseconds()) / float64(m.elapsed.Nanoseconds())
 	}
+	// run empties the queue, then measures one run.
+	run := func(f func() measured) measured {
+		benchQueue(b, ch, queue, benchCount)
+		return f()
+	}
 	for b.Loop() {
-		// The baseline runs before and after the strategies; their mean is the reference.
-		benchQueue(b, ch, queue, benchCount)
-		base1 := publishNoConfirm(b, queue, benchCount)
-		benchQueue(b, ch, queue, benchCount)
-		async := runProgram(b, "publish-async", "-count", count, "-queue", queue)
-		benchQueue(b, ch, queue, benchCount)
-		batches := runProgram(b, "publish-batches", "-count", count, "-queue", queue)
-		benchQueue(b, ch, queue, benchCount)
-		base2 := publishNoConfirm(b, queue, benchCount)
-		benchQueue(b, ch, queue, benchCount)
+		// The limit runs before and after the rest; their mean is the reference. Programs and floors
+		// alternate, so that a change of load hits both.
+		base1 := run(func() measured { return publishNoConfirm(b, queue, benchCount) })
+		async := run(func() measured { return runProgram(b, "publish-async", "-count", count, "-queue", queue) })
+		asyncFloor := run(func() measured { return floorAsync(b, queue, benchCount) })
+		batches := run(func() measured { return runProgram(b, "publish-batches", "-count", count, "-queue", queue) })
+		batchesFloor := run(func() measured { return floorBatches(b, queue, benchCount, 100) })
+		base2 := run(func() measured { return publishNoConfirm(b, queue, benchCount) })
 		settle := batchSettle(b, queue, 100, 200)
-		benchQueue(b, ch, queue, benchCount)
-		indiv := runProgram(b, "publish-individually", "-count", strconv.Itoa(individuallyCount), "-queue", queue)
+		indiv := run(func() measured {
+			return runProgram(b, "publish-individually", "-count", strconv.Itoa(individuallyCount), "-queue", queue)
+		})
+		indivFloor := run(func() measured { return floorIndividually(b, queue, individuallyCount) })
 		rtt := roundTrip(b, ch, queue)
 
 		base := perSecond(benchCount, (base1.elapsed+base2.elapsed)/2)
+		rates := []struct {
+			name           string
+			n              int
+			program, floor measured
+		}{
+			{"async", benchCount, async, asyncFloor},
+			{"batches", benchCount, batches, batchesFloor},
+			{"individually", individuallyCount, indiv, indivFloor},
+		}
 		b.ReportMetric(base, "noconfirm_msg/s")
-		b.ReportMetric(perSecond(benchCount, async.elapsed), "async_msg/s")
-		b.ReportMetric(perSecond(benchCount, batches.elapsed), "batches_msg/s")
-		b.ReportMetric(perSecond(individuallyCount, indiv.elapsed), "individually_msg/s")
-		b.ReportMetric(perSecond(benchCount, async.elapsed)/base, "async/noconfirm")
-		b.ReportMetric(perSecond(benchCount, batches.elapsed)/base, "batches/noconfirm")
+		for _, r := range rates {
+			program, floor := perSecond(r.n, r.program.elapsed), perSecond(r.n, r.floor.elapsed)
+			b.ReportMetric(program, r.name+"_msg/s")
+			b.ReportMetric(program/base, r.name+"/noconfirm")
+			b.ReportMetric(floor/base, "floor_"+r.name+"/noconfirm")
+			b.ReportMetric(program/floor, r.name+"/floor")
+		}
 		b.ReportMetric(float64(indiv.elapsed.Microseconds())/individuallyCount, "individually_µs/msg")
 		b.ReportMetric(float64(rtt.Microseconds()), "roundtrip_µs")
 		b.ReportMetric(float64(settle.Microseconds()), "batch_settle_µs")
@@ -378,10 +395,12 @@ func BenchmarkStrategies(b *testing.B) {
 			asyncBroker := perMsg(async.brokerCPU, benchCount)
 			b.ReportMetric(baseClient, "noconfirm_client_µs/msg")
 			b.ReportMetric(baseBroker, "noconfirm_broker_µs/msg")
-			b.ReportMetric(perMsg(async.clientCPU, benchCount), "async_client_µs/msg")
-			b.ReportMetric(asyncBroker, "async_broker_µs/msg")
-			b.ReportMetric(perMsg(batches.clientCPU, benchCount), "batches_client_µs/msg")
-			b.ReportMetric(perMsg(batches.brokerCPU, benchCount), "batches_broker_µs/msg")
+			for _, r := range rates {
+				b.ReportMetric(perMsg(r.program.clientCPU, r.n), r.name+"_client_µs/msg")
+				b.ReportMetric(perMsg(r.program.brokerCPU, r.n), r.name+"_broker_µs/msg")
+				b.ReportMetric(perMsg(r.floor.clientCPU, r.n), "floor_"+r.name+"_client_µs/msg")
+				b.ReportMetric(perMsg(r.floor.brokerCPU, r.n), "floor_"+r.name+"_broker_µs/msg")
+			}
 			b.ReportMetric((cores(base1)+cores(base2))/2, "noconfirm_cores")
 			b.ReportMetric(cores(async), "async_cores")
 			b.ReportMetric(float64(runtime.NumCPU())*1e6/(asyncBroker+baseClient)/base, "async_bound")
@@ -389,19 +408,22 @@ func BenchmarkStrategies(b *testing.B) {
 	}
 }
 
-// BenchmarkAsyncMemory: peak resident memory of publish-async for 50,000 and 1,000,000 messages. The
-// in-flight window bounds what it holds, so the two should be close.
-func BenchmarkAsyncMemory(b *testing.B) {
+// BenchmarkMemory: peak resident memory of publish-async and publish-batches for 50,000 and 1,000,000
+// messages. What they hold is bounded by the window or the batch, so the two sizes should be close.
+func BenchmarkMemory(b *testing.B) {
 	queue := e2e.UniqueName(b, "pc-bench-memory")
 	ch := e2e.Channel(b)
 	defer func() { _, _ = ch.QueueDelete(queue, false, false, false) }()
 	for b.Loop() {
-		benchQueue(b, ch, queue, benchCount)
-		small := runProgram(b, "publish-async", "-count", "50000", "-queue", queue).maxRSS
-		benchQueue(b, ch, queue, benchCount)
-		large := runProgram(b, "publish-async", "-count", "1000000", "-queue", queue).maxRSS
-		b.ReportMetric(float64(small)/(1<<20), "maxrss_50k_MiB")
-		b.ReportMetric(float64(large)/(1<<20), "maxrss_1M_MiB")
-		b.ReportMetric(float64(large)/float64(small), "maxrss_1M/50k")
+		for _, program := range []string{"publish-async", "publish-batches"} {
+			benchQueue(b, ch, queue, benchCount)
+			small := runProgram(b, program, "-count", "50000", "-queue", queue).maxRSS
+			benchQueue(b, ch, queue, benchCount)
+			large := runProgram(b, program, "-count", "1000000", "-queue", queue).maxRSS
+			name := strings.TrimPrefix(program, "publish-")
+			b.ReportMetric(float64(small)/(1<<20), name+"_maxrss_50k_MiB")
+			b.ReportMetric(float64(large)/(1<<20), name+"_maxrss_1M_MiB")
+			b.ReportMetric(float64(large)/float64(small), name+"_maxrss_1M/50k")
+		}
 	}
 }

@@ -1,0 +1,119 @@
+package publisherconfirms_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
+)
+
+// The floors: for each strategy, the least code that uses amqp091-go correctly for it, with none of the
+// programs' care (no message ids, no returns, no blocked or close notifications, no bound on what is in
+// flight for async). Each runs in this process on a connection of its own, timed from its first publish
+// to its last confirm, like the programs' own timing. A program at its floor spends nothing on its care.
+
+// floorConn dials and opens a channel in confirm mode.
+func floorConn(b *testing.B, name string) (*amqp.Connection, *amqp.Channel) {
+	b.Helper()
+	conn, err := rabbit.Dial(name)
+	ch := openChannel(b, conn, err)
+	if err := ch.Confirm(false); err != nil {
+		b.Fatal(err)
+	}
+	return conn, ch
+}
+
+func floorPublishing(i int) amqp.Publishing {
+	return amqp.Publishing{ContentType: "text/plain", Body: []byte(strconv.Itoa(i))}
+}
+
+// floorIndividually publishes each message with a deferred confirmation and waits for it.
+func floorIndividually(b *testing.B, queue string, count int) measured {
+	b.Helper()
+	conn, ch := floorConn(b, "publisher-confirms/floor-individually")
+	defer conn.Close()
+	ctx := context.Background()
+	client0, broker0 := selfCPU(b), brokerCPU(b)
+	start := time.Now()
+	for i := 1; i <= count; i++ {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, true, false, floorPublishing(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+			b.Fatalf("message %d: acked %v, %v", i, ok, err)
+		}
+	}
+	return measured{elapsed: time.Since(start), clientCPU: selfCPU(b) - client0, brokerCPU: brokerCPU(b) - broker0}
+}
+
+// floorBatches publishes batches of size messages with deferred confirmations, then waits for the
+// batch's confirms.
+func floorBatches(b *testing.B, queue string, count, size int) measured {
+	b.Helper()
+	conn, ch := floorConn(b, "publisher-confirms/floor-batches")
+	defer conn.Close()
+	ctx := context.Background()
+	batch := make([]*amqp.DeferredConfirmation, 0, size)
+	client0, broker0 := selfCPU(b), brokerCPU(b)
+	start := time.Now()
+	for i := 1; i <= count; i++ {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, true, false, floorPublishing(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, dc)
+		if len(batch) == size || i == count {
+			for _, dc := range batch {
+				if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+					b.Fatalf("acked %v, %v", ok, err)
+				}
+			}
+			batch = batch[:0]
+		}
+	}
+	return measured{elapsed: time.Since(start), clientCPU: selfCPU(b) - client0, brokerCPU: brokerCPU(b) - broker0}
+}
+
+// floorAsync publishes without waiting while a goroutine takes the confirms from NotifyPublish and
+// removes each from a map of outstanding sequence numbers, as the tutorial's async strategy does.
+func floorAsync(b *testing.B, queue string, count int) measured {
+	b.Helper()
+	conn, ch := floorConn(b, "publisher-confirms/floor-async")
+	defer conn.Close()
+	ctx := context.Background()
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1024))
+	var mu sync.Mutex
+	outstanding := make(map[uint64]int)
+	done := make(chan struct{})
+	client0, broker0 := selfCPU(b), brokerCPU(b)
+	start := time.Now()
+	go func() {
+		defer close(done)
+		for n := 0; n < count; n++ {
+			c, ok := <-confirms
+			if !ok || !c.Ack {
+				b.Errorf("confirm %+v, ok=%v", c, ok)
+				return
+			}
+			mu.Lock()
+			delete(outstanding, c.DeliveryTag)
+			mu.Unlock()
+		}
+	}()
+	for i := 1; i <= count; i++ {
+		mu.Lock()
+		outstanding[ch.GetNextPublishSeqNo()] = i
+		mu.Unlock()
+		if err := ch.PublishWithContext(ctx, "", queue, true, false, floorPublishing(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+	return measured{elapsed: time.Since(start), clientCPU: selfCPU(b) - client0, brokerCPU: brokerCPU(b) - broker0}
+}
