@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,8 +98,9 @@ func Within[T cmp.Ordered](flag string, v, lo, hi T) error {
 // URL sets connection_timeout= (in milliseconds).
 const DialTimeout = 10 * time.Second
 
-// CloseTimeout bounds Close. amqp091-go gives up a close at the first heartbeat it sends after the
-// deadline: a close can take up to one heartbeat interval (5 s by default) longer.
+// CloseTimeout bounds Close: amqp091-go puts it on the socket as a deadline. A frame read just then can
+// move the read deadline on; the close then ends at the library's next heartbeat send (every half
+// heartbeat: 5 s with the default 10 s), up to 5 s later.
 const CloseTimeout = 5 * time.Second
 
 // URL is the broker's URL: AMQP_URL, or a local broker with the guest user.
@@ -143,16 +145,12 @@ func DialURL(url, name string) (*amqp.Connection, error) {
 // apart from a broker that refuses: the library ignores a cacertfile with no certificate in it (every
 // broker then looks unknown), a certfile without a keyfile, and all of them under amqp://.
 func checkTLS(uri amqp.URI) error {
-	external := false
 	for _, m := range uri.AuthMechanism {
-		switch strings.ToLower(m) {
-		case "external":
-			external = true
-		case "plain", "amqplain":
-		default:
+		if !slices.Contains([]string{"plain", "amqplain", "external"}, strings.ToLower(m)) {
 			return fmt.Errorf("AMQP_URL: unknown auth_mechanism=%s (the library knows plain, amqplain and external)", m)
 		}
 	}
+	external := external(uri)
 	switch {
 	case uri.Scheme != "amqps" && (uri.CACertFile != "" || uri.CertFile != "" || uri.KeyFile != "" || uri.ServerName != ""):
 		return errors.New("AMQP_URL: cacertfile=, certfile=, keyfile= and server_name_indication= need TLS: " +
@@ -251,6 +249,11 @@ func parseReason(err error) string {
 	return "malformed URL"
 }
 
+// external reports whether the URL asks to log in with the client certificate.
+func external(uri amqp.URI) bool {
+	return slices.ContainsFunc(uri.AuthMechanism, func(m string) bool { return strings.EqualFold(m, "external") })
+}
+
 // explain turns a dial error into what happened and, where there is one, the fix.
 func explain(err error, uri amqp.URI, timeout time.Duration) string {
 	var aerr *amqp.Error
@@ -296,8 +299,9 @@ func explain(err error, uri amqp.URI, timeout time.Duration) string {
 		return fmt.Sprintf("the broker offers none of the login mechanisms asked for (auth_mechanism=%s): "+
 			"EXTERNAL needs the rabbitmq_auth_mechanism_ssl plugin and auth_mechanisms.N = EXTERNAL in rabbitmq.conf",
 			cmp.Or(strings.Join(uri.AuthMechanism, ","), "plain"))
-	case errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused && strings.Contains(aerr.Reason, "EXTERNAL"):
-		return "access refused: the broker knows no user named as the client certificate (certfile=) says (" + FirstLine(aerr.Reason) + ")"
+	case errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused && external(uri):
+		return "access refused: the broker did not take the client certificate in certfile= as a login: " +
+			"is it signed by a CA the broker trusts, and does its subject name a user on the broker?"
 	case errors.As(err, &aerr) && aerr.Reason == amqp.ErrVhost.Reason:
 		return "not allowed: the virtual host does not exist or the user has no access to it"
 	case errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused:
