@@ -156,10 +156,42 @@ func scenario(t testing.TB, n int, faults []*fault) {
 		t.Fatalf("producer exit %d\n%s\n%s", code, prod.Stdout(), prod.Stderr())
 	}
 	republished := republishedOf(t, prod.Stdout())
-	waitDone(t, n, c1, c2)
+	waitAllDone(t, n, c1, c2)
 	e2e.WaitFor(t, "task_queue empty", func() bool { return queueLen(t, "task_queue") == 0 })
 	stopAll(t, c1, c2)
 	checkDone(t, n, republished, c1, c2)
+}
+
+// waitAllDone waits until the consumers have done tasks 1..n; if they do not, it says which tasks are
+// missing, what the queues hold and what the consumers said besides " [x] Done", before it fails.
+func waitAllDone(t testing.TB, n int, procs ...*e2e.Proc) {
+	t.Helper()
+	deadline := time.Now().Add(e2e.LineTimeout)
+	for len(doneTasks(procs...)) != n {
+		if time.Now().After(deadline) {
+			done := doneTasks(procs...)
+			var missing []string
+			for task := 1; task <= n && len(missing) < 20; task++ {
+				if done[task] == 0 {
+					missing = append(missing, strconv.Itoa(task))
+				}
+			}
+			var said []string
+			for i, p := range procs {
+				lines, times := p.Lines()
+				for j, line := range lines {
+					if !strings.HasPrefix(line, " [x] Done ") {
+						said = append(said, "consumer "+strconv.Itoa(i+1)+" "+times[j].Format("15:04:05.000")+line)
+					}
+				}
+				said = append(said, "consumer "+strconv.Itoa(i+1)+" stderr: "+p.Stderr())
+			}
+			t.Fatalf("after %s, %d of %d tasks done (missing, up to 20: %s); task_queue holds %d, task_queue.dead %d\n%s",
+				e2e.LineTimeout, len(done), n, strings.Join(missing, " "), queueLen(t, "task_queue"), queueLen(t, "task_queue.dead"),
+				strings.Join(said, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // longestGap is the longest time without a " [x] Done" line of any consumer, from from (the fault) to
