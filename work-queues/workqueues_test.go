@@ -352,8 +352,9 @@ func signalUntilGone(t *testing.T, p *e2e.Proc, sig os.Signal) int {
 	}
 }
 
-// A second signal ends a program at once, whatever it is waiting for. A program killed by a signal has
-// exit code -1 here; one that finished its own stop would exit 0 or 1, and only after its wait.
+// A second signal ends a program at once, whatever it is waiting for, with exit status 130 after
+// Ctrl+C and 143 after SIGTERM (rabbit.Main; the programs used to be killed by it, exit code -1 here);
+// one that finished its own stop would exit 0 or 1, and only after its wait.
 func TestSecondSignalEndsAtOnce(t *testing.T) {
 	t.Run("worker finishing a task after SIGTERM", func(t *testing.T) {
 		e2e.FreshQueue(t, queue)
@@ -361,8 +362,8 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 		newTask(t, task)
 		w := worker(t, nil, "-dot", "1h", "-grace", "1h")
 		w.WaitLine(" [x] Received " + task)
-		if code := signalUntilGone(t, w, syscall.SIGTERM); code != -1 {
-			t.Fatalf("worker exit code %d, want death by signal; stdout:\n%s\nstderr: %s", code, w.Stdout(), w.Stderr())
+		if code := signalUntilGone(t, w, syscall.SIGTERM); code != 143 {
+			t.Fatalf("worker exit code %d, want 143 (a second SIGTERM); stdout:\n%s\nstderr: %s", code, w.Stdout(), w.Stderr())
 		}
 		// The task was not acknowledged: the broker has it ready again for another worker.
 		waitReady(t, 1)
@@ -374,8 +375,8 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 		p := e2e.NewProxy(t)
 		w := worker(t, p.Env(), "-dot", "1h")
 		p.Stall() // the worker's close now waits (5 s at most) for an answer that does not come
-		if code := signalUntilGone(t, w, syscall.SIGINT); code != -1 {
-			t.Fatalf("worker exit code %d, want death by signal; stderr: %s", code, w.Stderr())
+		if code := signalUntilGone(t, w, syscall.SIGINT); code != 130 {
+			t.Fatalf("worker exit code %d, want 130 (a second Ctrl+C); stderr: %s", code, w.Stderr())
 		}
 	})
 
@@ -384,8 +385,8 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 		p.Stall() // the handshake now waits (10 s at most) for an answer that does not come
 		nt := e2e.Start(t, "new_task", p.Env(), unique(t, "stuck", 0))
 		e2e.WaitFor(t, "new_task to connect to the proxy", func() bool { return p.Connections() == 1 })
-		if code := signalUntilGone(t, nt, syscall.SIGINT); code != -1 {
-			t.Fatalf("new_task exit code %d, want death by signal; stderr: %s", code, nt.Stderr())
+		if code := signalUntilGone(t, nt, syscall.SIGINT); code != 130 {
+			t.Fatalf("new_task exit code %d, want 130 (a second Ctrl+C); stderr: %s", code, nt.Stderr())
 		}
 	})
 }
@@ -499,7 +500,11 @@ func TestQueueDeletedUnderWorker(t *testing.T) {
 			e2e.DeleteQueue(t, queue)
 			code := w.Wait()
 			e2e.CheckCleanError(t, w.Stderr(), code)
-			if want := `worker: the broker cancelled our consumer: queue "task_queue" was deleted`; strings.TrimSpace(w.Stderr()) != want {
+			// rabbit.Consumer.Ended's words, shared by every consumer (the worker used to look the queue
+			// up and say only "was deleted").
+			want := `worker: the broker cancelled our consumer: queue "task_queue" was deleted, or a message ` +
+				`waited past the broker's consumer timeout for our acknowledgement`
+			if strings.TrimSpace(w.Stderr()) != want {
 				t.Errorf("stderr = %q, want %q", w.Stderr(), want)
 			}
 		})
@@ -507,18 +512,54 @@ func TestQueueDeletedUnderWorker(t *testing.T) {
 }
 
 // A broker under a memory or disk alarm blocks publishers: new_task says so within its timeout, exits 1
-// with one line, and its close is bounded too (the proxy plays the alarm).
+// with one line, and its close is bounded too (the proxy plays the alarm). (The words are rabbit's,
+// shared by every publisher: "the message may or may not be in the queue", where new_task said "the
+// task".)
 func TestNewTaskBlocked(t *testing.T) {
 	e2e.FreshQueue(t, queue)
 	p := e2e.NewProxy(t)
 	p.Block("low on memory")
 	out, errOut, code := e2e.Run(t, "new_task", p.Env(), "-timeout", "30s", unique(t, "blocked", 1))
 	e2e.CheckCleanError(t, errOut, code)
-	if want := "new_task: the broker is blocking publishers (low on memory): the task may or may not be in the queue"; strings.TrimSpace(errOut) != want {
+	if want := "new_task: the broker is blocking publishers (low on memory): the message may or may not be in the queue"; strings.TrimSpace(errOut) != want {
 		t.Errorf("stderr = %q, want %q", errOut, want)
 	}
 	if out != "" {
 		t.Errorf("stdout = %q, want nothing: the task was not sent", out)
+	}
+}
+
+// The connection is lost while new_task waits for its confirm (the proxy stalls the broker's side once
+// task_queue is declared, then cuts the connection when the task is in the queue): new_task says the
+// connection was lost, never that the broker blocks publishers (the library closes the blocked
+// notifications when the connection closes), and that the message may or may not be in the queue.
+func TestNewTaskConnectionLostAtConfirm(t *testing.T) {
+	for try := 1; ; try++ {
+		e2e.FreshQueue(t, queue)
+		p := e2e.NewProxy(t)
+		nt := e2e.Start(t, "new_task", p.Env(), "-timeout", "1m", unique(t, "cut", 1))
+		// As soon as the broker's declare-ok is relayed: the publish comes a round trip later.
+		for deadline := time.Now().Add(e2e.LineTimeout); !slices.Contains(p.Queues(), queue); time.Sleep(20 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("new_task never declared task_queue; stderr: %s", nt.Stderr())
+			}
+		}
+		p.Stall()
+		waitReady(t, 1)
+		p.Cut()
+		code := nt.Wait()
+		if strings.HasPrefix(nt.Stdout(), " [x] Sent") && try < 5 {
+			t.Logf("try %d: the confirm came before the stall; again", try)
+			continue
+		}
+		e2e.CheckCleanError(t, nt.Stderr(), code)
+		errOut := nt.Stderr()
+		if nt.Stdout() != "" || strings.Contains(errOut, "blocking") ||
+			!strings.HasPrefix(errOut, "new_task: connection to the broker lost before it confirmed the message (") ||
+			!strings.HasSuffix(errOut, "): the message may or may not be in the queue\n") {
+			t.Errorf("stdout %q, stderr %q; want nothing, and the connection lost", nt.Stdout(), errOut)
+		}
+		return
 	}
 }
 
