@@ -132,7 +132,7 @@ func TestHelloWorld(t *testing.T) {
 func TestConsumerRules(t *testing.T) {
 	stream := e2e.Stream(t, "rules")
 	ch := declared(t, stream)
-	publish(t, ch, stream, true, make([]string, 20)...)
+	publish(t, ch, stream, true, make([]string, 2000)...)
 
 	t.Run("prefetch required", func(t *testing.T) {
 		ch := e2e.Channel(t)
@@ -167,29 +167,31 @@ func TestConsumerRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var last amqp.Delivery
-		for range 5 {
-			last = <-msgs
+		// 4.x stops at exactly 5; 3.10 may go on to the end of the chunk it is reading, and stops there.
+		got, last := 0, amqp.Delivery{}
+		for stalled := false; !stalled; {
+			select {
+			case last = <-msgs:
+				got++
+			case <-time.After(time.Second):
+				stalled = true
+			}
 		}
-		select {
-		case d := <-msgs:
-			t.Fatalf("a 6th message (offset %v) came with prefetch 5 and no ack", d.Headers["x-stream-offset"])
-		case <-time.After(time.Second):
+		if major, _ := version(t); got < 5 || got >= 2000 || major >= 4 && got != 5 {
+			t.Fatalf("%d messages came with prefetch 5 and no ack; want 5 (3.10: up to a chunk's end)", got)
 		}
 		if err := last.Ack(true); err != nil {
 			t.Fatal(err)
 		}
-		for range 5 {
-			select {
-			case <-msgs:
-			case <-time.After(e2e.LineTimeout):
-				t.Fatal("no more messages after the ack")
-			}
+		select {
+		case <-msgs:
+		case <-time.After(e2e.LineTimeout):
+			t.Fatal("no more messages after the ack")
 		}
 	})
 	t.Run("receive acks, so gets them all with prefetch 5", func(t *testing.T) {
 		recv := e2e.Start(t, "receive", nil, "-stream", stream, "-prefetch", "5")
-		recv.WaitLine("(offset 19)")
+		recv.WaitLine("(offset 1999)")
 		interrupted(t, recv)
 	})
 }
