@@ -18,8 +18,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 // BenchmarkRPC measures RPC calls against rpc_server as shipped (built without the race detector, run
@@ -179,7 +179,7 @@ type benchClient struct {
 
 func dialBenchClient(b *testing.B, direct bool) *benchClient {
 	b.Helper()
-	conn, err := broker.Dial("rpc/bench")
+	conn, err := rabbit.Dial("rpc/bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 func TestMain(m *testing.M) {
@@ -256,7 +256,7 @@ func TestNoQueueFailsAtOnce(t *testing.T) {
 	e2e.FreshQueue(t, "rpc_queue")
 	out, errOut, code := e2e.Run(t, "rpc_client", nil, "-timeout", "1h", "5")
 	e2e.CheckCleanError(t, errOut, code)
-	want := `rpc_client: fib(5): no queue "rpc_queue" took the request (NO_ROUTE): start rpc_server, which declares it` + "\n"
+	want := `rpc_client: fib(5): no queue "rpc_queue" took the request (312 NO_ROUTE): start rpc_server, which declares it` + "\n"
 	if errOut != want || out != " [x] Requesting fib(5)" {
 		t.Errorf("stdout %q, stderr %q, want %q", out, errOut, want)
 	}
@@ -289,7 +289,7 @@ func TestRequestNackedFailsAtOnce(t *testing.T) {
 	}
 	out, errOut, code := e2e.Run(t, "rpc_client", nil, "-timeout", "1h", "5")
 	e2e.CheckCleanError(t, errOut, code)
-	want := "rpc_client: fib(5): no confirm for the request (a nack, or the channel closed first)\n"
+	want := "rpc_client: fib(5): the broker refused the message (nack): it is not in the queue\n"
 	if errOut != want || out != " [x] Requesting fib(5)" {
 		t.Errorf("stdout %q, stderr %q, want %q", out, errOut, want)
 	}
@@ -344,25 +344,35 @@ func TestClientPrintsErrorReply(t *testing.T) {
 }
 
 // forgedReplyTo names a direct reply-to address whose encoded pid is forged: RabbitMQ 3.10 and 4.0 close
-// the connection of whoever publishes to it (541 INTERNAL_ERROR).
+// the connection of whoever publishes to it (541 INTERNAL_ERROR); 4.3 takes the message and drops it.
 const forgedReplyTo = "amq.rabbitmq.reply-to.g2gCZAAPcmFiYml0QGxvY2FsaG9zdAAAAAAAAAAAAAAAAA==.abc"
 
-// A request that kills every server that takes it (here: its reply_to makes the broker close the
-// server's connection) would do so forever if servers always took it again. Each time, it goes back to
-// the queue, which counts the returns in x-delivery-count; after 5, the next server drops it, and goes
-// on serving.
+// A request that kills every server that takes it (on 3.10 and 4.0: its reply_to makes the broker close
+// the server's connection) would do so forever if servers always took it again. Each time, it goes back
+// to the queue, which counts the returns in x-delivery-count; after 5, the next server drops it, and goes
+// on serving. On 4.3, where the broker drops a reply to such an address, the server answers it as any
+// other request and goes on.
 func TestRequestThatKillsServers(t *testing.T) {
 	ch := e2e.Channel(t)
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
-	if dc, err := ch.PublishWithDeferredConfirm("", forgedReplyTo, false, false, amqp.Publishing{}); err == nil && dc.Wait() {
-		t.Skip("this broker takes a message for a forged direct reply-to address without closing the connection")
-	}
+	dc, err := ch.PublishWithDeferredConfirm("", forgedReplyTo, false, false, amqp.Publishing{})
+	deadly := err != nil || !dc.Wait()
 
 	e2e.FreshQueue(t, "rpc_queue")
 	declareRPCQueue(t)
 	publish(t, e2e.Channel(t), "rpc_queue", amqp.Publishing{CorrelationId: rand.Text(), ReplyTo: forgedReplyTo, Body: []byte("9")})
+	if !deadly {
+		s := server(t, nil)
+		s.WaitLine(" [.] fib(9)")
+		call(t, nil, 9)
+		stop(t, s)
+		if n, _ := e2e.QueueCounts(t, "rpc_queue"); n != 0 || strings.Contains(s.Stdout(), " [!] ") {
+			t.Errorf("rpc_queue holds %d requests; server printed:\n%s", n, s.Stdout())
+		}
+		return
+	}
 	for start := 1; start <= 5; start++ {
 		s := server(t, nil)
 		s.WaitLine(" [.] fib(9)")
@@ -373,6 +383,102 @@ func TestRequestThatKillsServers(t *testing.T) {
 	s.WaitLine(` [!] Dropped a request returned 5 times unanswered (body "9")`)
 	call(t, nil, 9)
 	stop(t, s)
+}
+
+// A caller that uses direct reply-to (amq.rabbitmq.reply-to, no callback queue) gets its answer, and the
+// server says nothing about it: it does not publish replies as mandatory, which 3.10 and 4.0 would
+// return although they deliver them.
+func TestDirectReplyToCaller(t *testing.T) {
+	e2e.FreshQueue(t, "rpc_queue")
+	s := server(t, nil)
+	ch := e2e.Channel(t)
+	msgs, err := ch.Consume("amq.rabbitmq.reply-to", "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rand.Text()
+	publish(t, ch, "rpc_queue", amqp.Publishing{CorrelationId: id, ReplyTo: "amq.rabbitmq.reply-to", Body: []byte("50")})
+	d := replies{msgs: msgs}.next(t)
+	if d.CorrelationId != id || string(d.Body) != fib(50) {
+		t.Errorf("reply: correlation id %q (want %q), body %q", d.CorrelationId, id, d.Body)
+	}
+	stop(t, s)
+	if strings.Contains(s.Stdout(), " [!] ") {
+		t.Errorf("server printed:\n%s", s.Stdout())
+	}
+}
+
+// A caller gone before its answer (its callback queue deleted): the broker drops the reply, and the
+// server acknowledges the request all the same and goes on.
+func TestCallerGone(t *testing.T) {
+	e2e.FreshQueue(t, "rpc_queue")
+	declareRPCQueue(t)
+	publish(t, e2e.Channel(t), "rpc_queue", amqp.Publishing{CorrelationId: rand.Text(), ReplyTo: "amq.gen-nobody-" + rand.Text(), Body: []byte("11")})
+	s := server(t, nil)
+	s.WaitLine(" [.] fib(11)")
+	call(t, nil, 12)
+	stop(t, s)
+	if n, _ := e2e.QueueCounts(t, "rpc_queue"); n != 0 {
+		t.Errorf("rpc_queue holds %d requests", n)
+	}
+}
+
+// The connection lost while the server waits for the confirm of a reply, held back by a broker that
+// blocks publishers: the server says the connection was lost, not that the broker blocks.
+func TestConnectionLostWhileServerWaitsForConfirm(t *testing.T) {
+	e2e.FreshQueue(t, "rpc_queue")
+	p := e2e.NewProxy(t)
+	p.Block("held by the test")
+	s := server(t, p.Env(), "-timeout", "1h")
+	client := e2e.Start(t, "rpc_client", nil, "-timeout", "1h", "13")
+	s.WaitLine(" [!] The broker is blocking publishers (held by the test): replies wait")
+	p.Cut()
+	code := s.Wait()
+	e2e.CheckCleanError(t, s.Stderr(), code)
+	if !strings.HasPrefix(s.Stderr(), "rpc_server: the reply: connection to the broker lost before it confirmed the message") {
+		t.Errorf("stderr %q", s.Stderr())
+	}
+	other := server(t, nil)
+	if code := client.Wait(); code != 0 || client.Stdout() != expected([]int{13}) {
+		t.Fatalf("rpc_client: exit %d, stderr %q\nstdout:\n%s", code, client.Stderr(), client.Stdout())
+	}
+	stop(t, other)
+}
+
+// The connection lost while the client waits for the broker's confirms (many requests in flight): the
+// client says the connection was lost, never that the broker blocks publishers.
+func TestConnectionLostWhileClientWaitsForConfirm(t *testing.T) {
+	e2e.FreshQueue(t, "rpc_queue")
+	declareRPCQueue(t)
+	p := e2e.NewProxy(t)
+	client := e2e.Start(t, "rpc_client", p.Env(), "-timeout", "1h", "-repeat", "10000", "1")
+	e2e.WaitFor(t, "requests in rpc_queue", func() bool {
+		n, _ := e2e.QueueCounts(t, "rpc_queue")
+		return n > 0
+	})
+	// From now on no confirm reaches the client; once all its requests are in the queue, it waits for one.
+	p.Stall()
+	e2e.WaitFor(t, "every request in rpc_queue", func() bool {
+		n, _ := e2e.QueueCounts(t, "rpc_queue")
+		return n == 10000
+	})
+	p.Cut()
+	code := client.Wait()
+	e2e.CheckCleanError(t, client.Stderr(), code)
+	if !strings.Contains(client.Stderr(), "connection to the broker lost before it confirmed the message") || strings.Contains(client.Stderr(), "blocking") {
+		t.Errorf("stderr %q", client.Stderr())
+	}
+}
+
+// A second Ctrl+C ends a server at once (exit status 130), even while it waits for a reply's confirm.
+func TestServerSecondInterrupt(t *testing.T) {
+	e2e.FreshQueue(t, "rpc_queue")
+	p := e2e.NewProxy(t)
+	p.Block("held by the test")
+	s := server(t, p.Env(), "-timeout", "1h")
+	e2e.Start(t, "rpc_client", nil, "-timeout", "1h", "14")
+	s.WaitLine(" [!] The broker is blocking publishers (held by the test): replies wait")
+	e2e.CheckSecondCtrlC(t, s, p)
 }
 
 // Replies that answer no waiting call (a stray correlation id, an error reply for another call) are
@@ -405,7 +511,7 @@ func TestBlockedBroker(t *testing.T) {
 	p.Block("low on memory")
 	out, errOut, code := e2e.Run(t, "rpc_client", p.Env(), "-timeout", "1h", "4")
 	e2e.CheckCleanError(t, errOut, code)
-	if errOut != "rpc_client: fib(4): the broker is blocking publishers (low on memory): no answer can come\n" ||
+	if errOut != "rpc_client: fib(4): the broker is blocking publishers (low on memory): the message may or may not be in the queue\n" ||
 		out != " [x] Requesting fib(4)" {
 		t.Errorf("stdout %q, stderr %q", out, errOut)
 	}
@@ -444,7 +550,7 @@ func TestQueueDeletedUnderServer(t *testing.T) {
 	code := s.Wait()
 	e2e.CheckCleanError(t, s.Stderr(), code)
 	if s.Stderr() != "rpc_server: the broker cancelled our consumer: queue \"rpc_queue\" was deleted, "+
-		"or a request waited past the broker's consumer timeout for our acknowledgement\n" {
+		"or a message waited past the broker's consumer timeout for our acknowledgement\n" {
 		t.Errorf("stderr %q", s.Stderr())
 	}
 }
@@ -497,9 +603,9 @@ func TestHelpUsageAndBadArguments(t *testing.T) {
 		{"rpc_client", []string{"-repeat", "5001", "1", "2"}, "the calls at most 10000"},
 		{"rpc_client", []string{"-bogus"}, "flag provided but not defined: -bogus"},
 		{"rpc_server", []string{"extra"}, `rpc_server takes no arguments (got ["extra"])`},
-		{"rpc_server", []string{"-prefetch", "0"}, "-prefetch must be between 1 and 65535"},
-		{"rpc_server", []string{"-prefetch", "65536"}, "-prefetch must be between 1 and 65535"},
-		{"rpc_server", []string{"-timeout", "0s"}, "-timeout must be more than 0 and at most 1h"},
+		{"rpc_server", []string{"-prefetch", "0"}, "-prefetch must be from 1 to 65535 (got 0)"},
+		{"rpc_server", []string{"-prefetch", "65536"}, "-prefetch must be from 1 to 65535 (got 65536)"},
+		{"rpc_server", []string{"-timeout", "0s"}, "-timeout must be from 1ms to 1h0m0s (got 0s)"},
 		{"rpc_server", []string{"-bogus"}, "flag provided but not defined: -bogus"},
 	} {
 		out, errOut, code := e2e.Run(t, c.prog, nil, c.args...)
@@ -543,7 +649,7 @@ func TestBadInput(t *testing.T) {
 // ours both ways. Python's integers are exact, so fib(100) must agree to the last digit.
 func TestInteropWithPika(t *testing.T) {
 	python := e2e.PythonWithPika(t)
-	pyEnv := append(os.Environ(), "AMQP_URL="+broker.URL())
+	pyEnv := append(os.Environ(), "AMQP_URL="+rabbit.URL())
 
 	t.Run("our rpc_client to rpc_server.py", func(t *testing.T) {
 		e2e.FreshQueue(t, "rpc_queue")
