@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 // Proxy is a TCP proxy between the programs under test and the broker at AMQP_URL. It makes the faults
@@ -44,7 +44,7 @@ type proxyConn struct {
 // NewProxy starts a proxy to the broker at AMQP_URL, closed when the test ends.
 func NewProxy(t testing.TB) *Proxy {
 	t.Helper()
-	u, err := url.Parse(broker.URL())
+	u, err := url.Parse(rabbit.URL())
 	if err != nil {
 		t.Fatalf("AMQP_URL: %v", err)
 	}

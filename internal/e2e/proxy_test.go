@@ -7,14 +7,14 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 // The proxy's faults, as amqp091-go sees them through a real broker: a block reaches NotifyBlocked, a
 // stall holds confirms back until Resume, a cut closes the connection, and declared queues are named.
 func TestProxy(t *testing.T) {
 	p := NewProxy(t)
-	conn, err := broker.DialURL(p.URL(), "proxy-test")
+	conn, err := rabbit.DialURL(p.URL(), "proxy-test")
 	if err != nil {
 		t.Fatal(err)
 	}

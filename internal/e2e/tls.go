@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 // CA is a certificate authority a test makes for itself, so that the TLS tests run against any broker:
@@ -149,7 +149,7 @@ type TLSProxy struct {
 // NewTLSProxy starts a TLS proxy on 127.0.0.1 that presents cert, closed when the test ends.
 func NewTLSProxy(t testing.TB, cert tls.Certificate) *TLSProxy {
 	t.Helper()
-	u, err := url.Parse(broker.URL())
+	u, err := url.Parse(rabbit.URL())
 	if err != nil {
 		t.Fatalf("AMQP_URL: %v", err)
 	}
