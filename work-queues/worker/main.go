@@ -84,16 +84,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, " [*] Waiting for messages. To exit press CTRL+C")
 
-	// A signal: first ask for no more tasks (no-wait), which ends the loop below once the deliveries
-	// on their way are in, then hurry the task in progress: at once on Ctrl+C, -grace after SIGTERM.
+	// A signal: ask for no more tasks (a no-wait cancel, which ends the loop below once the deliveries
+	// on their way are in), and cut the task in progress short: at once on Ctrl+C, -grace after SIGTERM.
 	hurry, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	context.AfterFunc(ctx, func() {
-		if err := ch.Cancel("worker", true); err != nil || rabbit.Signal(ctx) != syscall.SIGTERM {
-			cancel() // the channel is closed (the loop ends anyway), or it is Ctrl+C
-		} else {
-			time.AfterFunc(*grace, cancel)
+		wait := *grace
+		if ch.Cancel("worker", true) != nil || rabbit.Signal(ctx) != syscall.SIGTERM {
+			wait = 0 // Ctrl+C, or the channel is closed (which ends the loop too)
 		}
+		time.AfterFunc(wait, cancel)
 	})
 
 	for d := range msgs {
@@ -102,39 +101,30 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, " [x] Received %s%s\n", d.Body, map[bool]string{true: " (redelivered)"}[d.Redelivered])
 
-		// Fake the work: one -dot for each dot in the task.
-		done := true
-		for n := bytes.Count(d.Body, []byte(".")); n > 0 && done; n-- {
-			select {
-			case <-time.After(*dot):
-			case <-hurry.Done():
-				done = false
-			case <-stopped:
-				return consumer.Ended()
-			}
-		}
-		if !done {
-			// Cut short: hand the task back to the queue (nack with requeue) for another worker.
-			if err := d.Nack(
-				false, // multiple: this task only
-				true,  // requeue
-			); err != nil {
+		// Fake the work: a -dot for each dot in the task, unless the task is cut short.
+		select {
+		case <-time.After(time.Duration(bytes.Count(d.Body, []byte("."))) * *dot):
+		case <-hurry.Done():
+			// Hand the task back to the queue, unfinished, for another worker.
+			if err := d.Nack(false, true); err != nil { // multiple: this task only; requeue: yes
+
 				return fmt.Errorf("hand the task back: %w", err)
 			}
 			fmt.Fprintln(stdout, " [x] Interrupted, task requeued")
 			continue
+		case <-stopped:
+			return consumer.Ended()
 		}
 		fmt.Fprintln(stdout, " [x] Done")
 
 		// Acknowledge only now that the work is done: the broker deletes the task.
-		if err := d.Ack(
-			false, // multiple: this task only
-		); err != nil {
+		if err := d.Ack(false); err != nil { // multiple: this task only
+
 			return fmt.Errorf("acknowledge task: %w", err)
 		}
 	}
-	if ctx.Err() == nil {
-		return consumer.Ended()
+	if ctx.Err() != nil {
+		return rabbit.Close(conn) // we cancelled the consumer
 	}
-	return rabbit.Close(conn)
+	return consumer.Ended()
 }
