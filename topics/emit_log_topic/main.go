@@ -69,8 +69,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	publisher := rabbit.NewPublisher(conn, ch)
 
-	// The routing key is the first word ("anonymous.info" by default), the message the others. A routing key is
-	// at most 255 bytes: amqp091-go would close the whole connection on a longer one.
+	// The routing key is the first word ("anonymous.info" by default), the message the others. A
+	// routing key is at most 255 bytes: amqp091-go would close the whole connection on a longer one.
 	key, body := "anonymous.info", "Hello World!"
 	if flags.NArg() > 0 {
 		key = flags.Arg(0)
