@@ -46,9 +46,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("open a channel: %w", err)
 	}
 
-	// A producer never sends to a queue: it sends to an exchange, which decides where the message goes.
-	// A fanout exchange gives a copy to every queue bound to it. "logs" is not durable, as in every
-	// official tutorial; the receivers declare it the same way, so either may start first.
+	// A producer never sends to a queue, but to an exchange, which decides where the message goes: a
+	// fanout exchange gives a copy to every queue bound to it. Not durable, as in every official tutorial.
 	if err := ch.ExchangeDeclare(
 		"logs",   // name
 		"fanout", // type
@@ -77,22 +76,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"",     // routing key
 		true,   // mandatory
 		false,  // immediate
-		amqp.Publishing{
-			ContentType: "text/plain",
-			Body:        []byte(body),
-		})
+		amqp.Publishing{ContentType: "text/plain", Body: []byte(body)},
+	)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 
 	// Wait for the confirm. A log message nobody hears is no error: we warn, and exit 0.
 	err = publisher.Wait(ctx, confirm, "", *timeout)
-	if cerr := (*rabbit.ConfirmError)(nil); errors.As(err, &cerr) && cerr.Outcome == rabbit.Returned {
-		fmt.Fprintf(os.Stderr, "emit_log: warning: no queue is bound to exchange \"logs\", so nobody got the "+
-			"message (%s): start receive_logs first\n", cerr.Reason)
-	} else if err != nil {
+	var unrouted *rabbit.ConfirmError
+	if err != nil && !(errors.As(err, &unrouted) && unrouted.Outcome == rabbit.Returned) {
 		return err
 	}
 	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "emit_log: warning: no queue is bound to exchange \"logs\", so nobody got the "+
+			"message (%s): start receive_logs first\n", unrouted.Reason)
+	}
 	return rabbit.Close(conn)
 }

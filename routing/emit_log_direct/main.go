@@ -88,10 +88,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		severity,      // routing key
 		true,          // mandatory
 		false,         // immediate
-		amqp.Publishing{
-			ContentType: "text/plain",
-			Body:        []byte(body),
-		})
+		amqp.Publishing{ContentType: "text/plain", Body: []byte(body)},
+	)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -99,12 +97,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// Wait for the confirm. A log message nobody hears is no error: we warn, and exit 0.
 	err = publisher.Wait(ctx, confirm, "", *timeout)
 	var unrouted *rabbit.ConfirmError
-	if errors.As(err, &unrouted) && unrouted.Outcome == rabbit.Returned {
-		fmt.Fprintf(os.Stderr, "emit_log_direct: warning: no queue is bound to \"direct_logs\" with key %q, "+
-			"so nobody got the message (%s)\n", severity, unrouted.Reason)
-	} else if err != nil {
+	if err != nil && !(errors.As(err, &unrouted) && unrouted.Outcome == rabbit.Returned) {
 		return err
 	}
 	fmt.Fprintf(stdout, " [x] Sent %s:%s\n", severity, body)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "emit_log_direct: warning: no queue is bound to \"direct_logs\" with key %q, "+
+			"so nobody got the message (%s)\n", severity, unrouted.Reason)
+	}
 	return rabbit.Close(conn)
 }

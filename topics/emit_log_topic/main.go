@@ -89,10 +89,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		key,          // routing key
 		true,         // mandatory
 		false,        // immediate
-		amqp.Publishing{
-			ContentType: "text/plain",
-			Body:        []byte(body),
-		})
+		amqp.Publishing{ContentType: "text/plain", Body: []byte(body)},
+	)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -100,12 +98,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// Wait for the confirm. A log message nobody hears is no error: we warn, and exit 0.
 	err = publisher.Wait(ctx, confirm, "", *timeout)
 	var unrouted *rabbit.ConfirmError
-	if errors.As(err, &unrouted) && unrouted.Outcome == rabbit.Returned {
-		fmt.Fprintf(os.Stderr, "emit_log_topic: warning: no binding of \"topic_logs\" matches key %q, so "+
-			"nobody got the message (%s)\n", key, unrouted.Reason)
-	} else if err != nil {
+	if err != nil && !(errors.As(err, &unrouted) && unrouted.Outcome == rabbit.Returned) {
 		return err
 	}
 	fmt.Fprintf(stdout, " [x] Sent %s:%s\n", key, body)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "emit_log_topic: warning: no binding of \"topic_logs\" matches key %q, so "+
+			"nobody got the message (%s)\n", key, unrouted.Reason)
+	}
 	return rabbit.Close(conn)
 }
