@@ -157,8 +157,7 @@ func answer(ch *amqp.Channel, p *rabbit.Publisher, d amqp.Delivery, timeout time
 func fib(n int) *big.Int {
 	a, b := big.NewInt(0), big.NewInt(1)
 	for range n {
-		a.Add(a, b)
-		a, b = b, a
+		a, b = b, a.Add(a, b)
 	}
 	return a
 }
