@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return rabbit.DeclareError("queue", "rpc_queue", err)
 	}
 
-	// Fair dispatch, as in Work Queues: a new request only once the last one is acknowledged.
+	// Fair dispatch, as in Work Queues: at most -prefetch requests (1) unacknowledged at a time.
 	if err := ch.Qos(
 		*prefetch, // prefetch count
 		0,         // prefetch size
