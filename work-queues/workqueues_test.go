@@ -24,8 +24,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 const queue = "task_queue"
@@ -229,7 +229,7 @@ func TestKilledWorkerTaskGoesToAnother(t *testing.T) {
 func TestTasksSurviveBrokerRestart(t *testing.T) {
 	if !e2e.OwnBroker() {
 		t.Skipf("the broker at %s was not started by scripts/broker.sh: this test cannot restart it",
-			broker.Redact(broker.URL()))
+			rabbit.Redact(rabbit.URL()))
 	}
 	e2e.EnsureBroker(t)
 	e2e.FreshQueue(t, queue)
@@ -691,7 +691,7 @@ func TestNewTaskStores(t *testing.T) {
 // durable quorum task_queue, persistent tasks, prefetch 1, manual acks) and ours work together both ways.
 func TestInteropWithPika(t *testing.T) {
 	python := e2e.PythonWithPika(t)
-	pyEnv := append(os.Environ(), "AMQP_URL="+broker.URL())
+	pyEnv := append(os.Environ(), "AMQP_URL="+rabbit.URL())
 
 	t.Run("pika new_task.py to our worker", func(t *testing.T) {
 		e2e.FreshQueue(t, queue)
@@ -763,7 +763,7 @@ connection.close()
 // serverVersion is the broker's RabbitMQ version, as major and minor numbers.
 func serverVersion(t *testing.T) (major, minor int) {
 	t.Helper()
-	conn, err := broker.Dial("e2e-version")
+	conn, err := rabbit.Dial("e2e-version")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -863,7 +863,7 @@ func TestConsumerTimeout(t *testing.T) {
 	}
 	e2e.FreshQueue(t, queue)
 	if since43 {
-		uri, err := amqp.ParseURI(broker.URL())
+		uri, err := amqp.ParseURI(rabbit.URL())
 		if err != nil {
 			t.Fatal(err)
 		}
