@@ -122,6 +122,17 @@ type consumer struct {
 // permanent marks a failure that another broker of the list would not cure.
 type permanent struct{ error }
 
+// declareError is a failed queue declare: permanent, except 541 INTERNAL_ERROR, which RabbitMQ 4.3
+// answers after 30 s when its metadata store has no majority (two nodes of three down): that passes
+// when a node comes back, so the loop tries again.
+func declareError(queue string, err error) error {
+	var aerr *amqp.Error
+	if errors.As(err, &aerr) && aerr.Code == amqp.InternalError {
+		return broker.DeclareError("queue", queue, err)
+	}
+	return permanent{broker.DeclareError("queue", queue, err)}
+}
+
 // session consumes on one connection until ctx is cancelled (nil) or the connection fails.
 func (c *consumer) session(ctx context.Context, url string) error {
 	conn, err := broker.DialURL(url, "reliability/consumer")
@@ -149,7 +160,7 @@ func (c *consumer) session(ctx context.Context, url string) error {
 		false,        // no-wait
 		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}, // arguments
 	); err != nil {
-		return permanent{broker.DeclareError("queue", "task_queue", err)}
+		return declareError("task_queue", err)
 	}
 
 	// The dead-letter queue: where a policy on the cluster (scripts/cluster.sh) sends a task that was
@@ -162,7 +173,7 @@ func (c *consumer) session(ctx context.Context, url string) error {
 		false,             // no-wait
 		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}, // arguments
 	); err != nil {
-		return permanent{broker.DeclareError("queue", "task_queue.dead", err)}
+		return declareError("task_queue.dead", err)
 	}
 
 	// At most -prefetch tasks unacknowledged at a time, and manual acknowledgements: the broker keeps

@@ -134,6 +134,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // declared with other properties...): the producer stops instead of reconnecting.
 type permanent struct{ error }
 
+// declareError is a failed queue declare: permanent, except 541 INTERNAL_ERROR, which RabbitMQ 4.3
+// answers after 30 s when its metadata store has no majority (two nodes of three down): that passes
+// when a node comes back, so the loop tries again.
+func declareError(queue string, err error) error {
+	var aerr *amqp.Error
+	if errors.As(err, &aerr) && aerr.Code == amqp.InternalError {
+		return broker.DeclareError("queue", queue, err)
+	}
+	return permanent{broker.DeclareError("queue", queue, err)}
+}
+
 // producer is what survives a connection: which tasks are still to publish or to confirm, and the counts.
 type producer struct {
 	run                    string
@@ -180,7 +191,7 @@ func (p *producer) session(ctx context.Context, url string) error {
 		false,        // no-wait
 		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}, // arguments
 	); err != nil {
-		return permanent{broker.DeclareError("queue", "task_queue", err)}
+		return declareError("task_queue", err)
 	}
 
 	// Publisher confirms, on this channel. The sequence numbers of confirms belong to the channel: a new
