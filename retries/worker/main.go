@@ -143,9 +143,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			)
 		// Before 4.3, out of tries: publish the task to QUEUE.dead, wait for the confirm, then ack.
 		default:
-			fmt.Fprintf(stdout, " [!] Failed on delivery %d of %d: parked in %s.dead\n",
-				delivery, deliveryLimit+1, *queue)
-			err = park(ctx, ch, publisher, d, *queue+".dead")
+			if err = park(ctx, ch, publisher, d, *queue+".dead"); err == nil {
+				fmt.Fprintf(stdout, " [!] Failed on delivery %d of %d: parked in %s.dead\n",
+					delivery, deliveryLimit+1, *queue)
+			}
 		}
 		if err != nil {
 			return err
@@ -171,7 +172,9 @@ func failures(d amqp.Delivery, queue string, brokerRetries bool) int {
 
 // park moves a task that ran out of tries to the dead-letter queue: published and confirmed first, then
 // acknowledged, so that it is never lost (at worst, after a crash in between, it is in both queues).
+// Ctrl+C does not cut it short: the wait for the confirm is bounded.
 func park(ctx context.Context, ch *amqp.Channel, p *rabbit.Publisher, d amqp.Delivery, dead string) error {
+	ctx = context.WithoutCancel(ctx)
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",    // exchange
 		dead,  // routing key
