@@ -13,8 +13,10 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building the programs..."
-# go build -o DIR/ writes one binary per main package, named after its folder (send, receive, ...).
-go build -o "$bin/" ./...
+# go build -o DIR/ writes one binary per main package, named after its folder (send, receive, ...). The
+# tutorials that reuse a name of the classic series (streams/send, retries/worker, ...) build their own
+# into a folder of their own.
+go build -o "$bin/" $(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./... | grep -v -e /streams/ -e /retries/)
 
 # start NAME LOG ARGS...: run a program in the background, its output (stdout and stderr) in LOG.
 start() {
@@ -49,7 +51,7 @@ show() {
 }
 
 # Each tutorial's part of the demo is in scripts/demo-<tutorial>.sh, run in the tutorials' order.
-for part in hello-world work-queues publish-subscribe routing topics rpc publisher-confirms; do
+for part in hello-world work-queues publish-subscribe routing topics rpc publisher-confirms streams retries; do
 	# shellcheck source=/dev/null
 	[[ -f scripts/demo-$part.sh ]] && source "scripts/demo-$part.sh"
 done
