@@ -271,7 +271,7 @@ func TestMoveDead(t *testing.T) {
 	if code != 0 || errOut != "" {
 		t.Fatalf("move_dead: exit %d, stderr %q", code, errOut)
 	}
-	if !strings.HasSuffix(out, " [x] Moved 3 tasks back to "+q) {
+	if !strings.HasSuffix(out, " [x] "+q+".dead is empty: 3 moved back to "+q) {
 		t.Errorf("move_dead printed:\n%s", out)
 	}
 	if n := ready(t, q+".dead"); n != 0 {

@@ -89,6 +89,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err := publisher.Wait(ctx, dc, d.MessageId, 5*time.Second); err != nil {
 			return err
 		}
+
 		// Only now that the work queue holds it: acknowledge, and the dead one is gone.
 		if err := d.Ack(false); err != nil {
 			return fmt.Errorf("acknowledge the dead task: %w", err)
@@ -96,9 +97,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		moved++
 		fmt.Fprintf(stdout, " [x] Moved %s\n", d.Body)
 	}
-	fmt.Fprintf(stdout, " [x] Moved %d tasks back to %s\n", moved, *queue)
+	fmt.Fprintf(stdout, " [x] %s.dead is empty: %d moved back to %s\n", *queue, moved, *queue)
 	return rabbit.Close(conn)
 }
+
 // The retry policy. A queue's arguments cannot change once it is declared: new_task, worker and
 // move_dead declare the queues alike.
 const (

@@ -82,6 +82,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
 	return rabbit.Close(conn)
 }
+
 // The retry policy. A queue's arguments cannot change once it is declared: new_task, worker and
 // move_dead declare the queues alike.
 const (

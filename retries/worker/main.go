@@ -133,6 +133,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			err = d.Reject(
 				true, // requeue
 			)
+
 		// Before 4.3, with tries left: reject without requeue. The queue dead-letters the task to
 		// QUEUE.wait, whose message TTL dead-letters it back after retryMin; x-death counts the trips.
 		case delivery <= deliveryLimit:
@@ -141,6 +142,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			err = d.Reject(
 				false, // requeue
 			)
+
 		// Before 4.3, out of tries: publish the task to QUEUE.dead, wait for the confirm, then ack.
 		default:
 			if err = park(ctx, ch, publisher, d, *queue+".dead"); err == nil {
