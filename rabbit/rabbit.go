@@ -677,3 +677,16 @@ func (c *Consumer) why() error {
 	}
 	return errors.New("the deliveries ended and the broker gave no reason")
 }
+
+// --- the broker ----------------------------------------------------------------------------------------
+
+// AtLeast reports whether the broker is RabbitMQ major.minor or later, from the version it gave when
+// conn was opened (the "version" server property); false when it gave none that reads as one.
+func AtLeast(conn *amqp.Connection, major, minor int) bool {
+	var ma, mi int
+	v, _ := conn.Properties["version"].(string)
+	if _, err := fmt.Sscanf(v, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
