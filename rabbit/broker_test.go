@@ -1,10 +1,13 @@
 package rabbit_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
@@ -39,5 +42,40 @@ func TestAtLeast(t *testing.T) {
 	if !rabbit.AtLeast(conn, 3, 9) || rabbit.AtLeast(conn, 99, 0) {
 		t.Errorf("RabbitMQ %v: AtLeast(3, 9) %v, AtLeast(99, 0) %v", conn.Properties["version"],
 			rabbit.AtLeast(conn, 3, 9), rabbit.AtLeast(conn, 99, 0))
+	}
+}
+
+// StreamOffset's values, and the broker taking each as x-stream-offset.
+func TestStreamOffset(t *testing.T) {
+	at := "2026-01-02T15:04:05Z"
+	when, _ := time.Parse(time.RFC3339, at)
+	stream := e2e.Stream(t, "offset")
+	if _, err := e2e.Channel(t).QueueDeclare(stream, true, false, false, false, e2e.StreamArgs); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		s    string
+		want any
+	}{
+		{"first", "first"}, {"last", "last"}, {"next", "next"}, {"0", int64(0)}, {"42", int64(42)},
+		{at, when}, {"30s", "30s"}, {"10m", "10m"}, {"2h", "2h"}, {"7D", "7D"}, {"1M", "1M"}, {"1Y", "1Y"},
+	} {
+		got, err := rabbit.StreamOffset("offset", c.s)
+		if err != nil || got != c.want {
+			t.Errorf("StreamOffset(%q) = %v, %v; want %v", c.s, got, err, c.want)
+			continue
+		}
+		ch := e2e.Channel(t)
+		if err := ch.Qos(1, 0, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ch.Consume(stream, "", false, false, false, false, amqp.Table{"x-stream-offset": got}); err != nil {
+			t.Errorf("x-stream-offset %v: %v", got, err)
+		}
+	}
+	for _, s := range []string{"", "yesterday", "-1", "s", "10x", "1.5h", "2006-01-02"} {
+		if _, err := rabbit.StreamOffset("offset", s); err == nil || !strings.HasPrefix(err.Error(), "-offset ") {
+			t.Errorf("StreamOffset(%q): %v; want an error naming -offset", s, err)
+		}
 	}
 }

@@ -690,3 +690,22 @@ func AtLeast(conn *amqp.Connection, major, minor int) bool {
 	}
 	return ma > major || ma == major && mi >= minor
 }
+
+// StreamOffset turns the value s of flag into the x-stream-offset consumer argument of a stream:
+// "first", "last" (the start of the last chunk), "next" (only what is published from now on), an
+// offset (42), a time in RFC 3339 (sent in whole seconds) or an age (30s, 10m, 2h, 7D; also M and Y).
+func StreamOffset(flag, s string) (any, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+		return n, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	n := len(s) - 1
+	if s == "first" || s == "last" || s == "next" ||
+		n > 0 && strings.IndexByte("YMDhms", s[n]) >= 0 && strings.Trim(s[:n], "0123456789") == "" {
+		return s, nil
+	}
+	return nil, fmt.Errorf("-%s %q: want first, last, next, an offset (42), a time (2006-01-02T15:04:05Z) "+
+		"or an age (30s, 10m, 2h, 7D)", flag, s)
+}
