@@ -695,8 +695,9 @@ func AtLeast(conn *amqp.Connection, major, minor int) bool {
 // "first", "last" (the start of the last chunk), "next" (only what is published from now on), an
 // offset (42), a time in RFC 3339 (sent in whole seconds) or an age (30s, 10m, 2h, 7D; also M and Y).
 func StreamOffset(flag, s string) (any, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
-		return n, nil
+	var offset int64
+	if _, err := fmt.Sscan(s, &offset); err == nil && s != "" && strings.Trim(s, "0123456789") == "" {
+		return offset, nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
