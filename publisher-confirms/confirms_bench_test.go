@@ -163,8 +163,8 @@ func selfCPU(b *testing.B) time.Duration {
 
 // benchQueue declares (or empties) a queue for the benchmark, holding at most maxLen messages (the oldest
 // are dropped, and still confirmed), so the broker's memory does not grow with the runs. It is a durable
-// classic queue (RabbitMQ 4.3 refuses transient non-exclusive ones); the messages are not persistent,
-// as the programs publish them.
+// classic queue, declared alike on every broker (our 4.0 node denies transient non-exclusive queues by
+// configuration; 4.3.6 still permits them); the messages are not persistent, as the programs publish them.
 func benchQueue(b *testing.B, ch *amqp.Channel, name string, maxLen int) {
 	b.Helper()
 	if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{"x-max-length": maxLen}); err != nil {

@@ -3,7 +3,6 @@ package publisherconfirms_test
 import (
 	"context"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,40 +79,39 @@ func floorBatches(b *testing.B, queue string, count, size int) measured {
 	return measured{elapsed: time.Since(start), clientCPU: selfCPU(b) - client0, brokerCPU: brokerCPU(b) - broker0}
 }
 
-// floorAsync publishes without waiting while a goroutine takes the confirms from NotifyPublish and
-// removes each from a map of outstanding sequence numbers, as the tutorial's async strategy does.
+// floorAsync publishes without waiting and, in the same loop, takes the confirms that have come from
+// NotifyPublish, removing each from a map of outstanding sequence numbers, as the tutorial's async
+// strategy does; at the end it waits for the rest. (A first floor took the confirms in a goroutine of
+// their own, as the official Go program does, with a mutex around the map: that cost more client CPU per
+// message than our program, 13 µs against 8 on 4.3.6, so it was not the least code.) The listener's
+// buffer holds what comes between two publishes: were it full, the library would wait for room.
 func floorAsync(b *testing.B, queue string, count int) measured {
 	b.Helper()
 	conn, ch := floorConn(b, "publisher-confirms/floor-async")
 	defer conn.Close()
 	ctx := context.Background()
 	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1024))
-	var mu sync.Mutex
 	outstanding := make(map[uint64]int)
-	done := make(chan struct{})
+	settle := func() {
+		c, ok := <-confirms
+		if !ok || !c.Ack {
+			b.Fatalf("confirm %+v, ok=%v", c, ok)
+		}
+		delete(outstanding, c.DeliveryTag)
+	}
 	client0, broker0 := selfCPU(b), brokerCPU(b)
 	start := time.Now()
-	go func() {
-		defer close(done)
-		for n := 0; n < count; n++ {
-			c, ok := <-confirms
-			if !ok || !c.Ack {
-				b.Errorf("confirm %+v, ok=%v", c, ok)
-				return
-			}
-			mu.Lock()
-			delete(outstanding, c.DeliveryTag)
-			mu.Unlock()
-		}
-	}()
 	for i := 1; i <= count; i++ {
-		mu.Lock()
 		outstanding[ch.GetNextPublishSeqNo()] = i
-		mu.Unlock()
 		if err := ch.PublishWithContext(ctx, "", queue, true, false, floorPublishing(i)); err != nil {
 			b.Fatal(err)
 		}
+		for len(confirms) > 0 {
+			settle()
+		}
 	}
-	<-done
+	for len(outstanding) > 0 {
+		settle()
+	}
 	return measured{elapsed: time.Since(start), clientCPU: selfCPU(b) - client0, brokerCPU: brokerCPU(b) - broker0}
 }

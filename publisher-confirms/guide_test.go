@@ -20,14 +20,22 @@ func TestGuideOutput(t *testing.T) {
 		got[prog] = out
 	}
 
-	// Ctrl+C during a run of publish-async with the default count and window. It publishes to a queue of
-	// the test's, so that the test can see it is publishing (another connection cannot look into the
-	// program's exclusive queue); what it prints is the same.
+	// Ctrl+C during a run of publish-async with the default count and window, with confirms in flight
+	// (the proxy holds back the broker's, so that what it prints has the same shape every time). It publishes to a queue of the test's, so that the test can see it is publishing (another
+	// connection cannot look into the program's exclusive queue); what it prints is the same.
 	q := declareQueue(t, nil)
-	p := e2e.Start(t, "publish-async", nil, "-queue", q)
+	proxy := e2e.NewProxy(t)
+	p := e2e.Start(t, "publish-async", proxy.Env(), "-queue", q)
 	waitForMessages(t, q)
+	proxy.Stall()
+	stalled, _ := e2e.QueueCounts(t, q)
+	e2e.WaitFor(t, "messages published after the stall in "+q, func() bool {
+		n, _ := e2e.QueueCounts(t, q)
+		return n >= stalled+2 // their confirms are held back: they will be unconfirmed
+	})
 	p.Interrupt()
 	code := p.Wait()
+	proxy.Resume()
 	e2e.CheckCleanError(t, p.Stderr(), code)
 	got["publish-async-interrupted"] = p.Stderr()
 

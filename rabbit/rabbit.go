@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,10 +85,28 @@ func Parse(flags *flag.FlagSet, args []string, stdout io.Writer, usage string) e
 	return err
 }
 
+// NoArgs says, as an error, that a program that takes only flags got arguments too: "worker takes no
+// arguments (got ["x"])", with the name flags was made with.
+func NoArgs(flags *flag.FlagSet) error {
+	if flags.NArg() > 0 {
+		return fmt.Errorf("%s takes no arguments (got %q)", flags.Name(), flags.Args())
+	}
+	return nil
+}
+
 // Within says, as an error, that flag's value v is out of the range lo..hi.
 func Within[T cmp.Ordered](flag string, v, lo, hi T) error {
 	if v < lo || v > hi {
 		return fmt.Errorf("-%s must be from %v to %v (got %v)", flag, lo, hi, v)
+	}
+	return nil
+}
+
+// NoArgs says, as an error, that a program whose flags were parsed takes no arguments but got some:
+// "receive takes no arguments (got ["x"])", named by its FlagSet.
+func NoArgs(flags *flag.FlagSet) error {
+	if flags.NArg() > 0 {
+		return fmt.Errorf("%s takes no arguments (got %q)", flags.Name(), flags.Args())
 	}
 	return nil
 }
@@ -489,18 +508,52 @@ func (p *Publisher) Blocked() string {
 func (p *Publisher) Returned(messageID string) (amqp.Return, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for {
-		select {
-		case r := <-p.returns:
-			p.returned[r.MessageId] = r
-			continue
-		default:
+	for p.returns != nil {
+		r, ok, more := p.nextReturn()
+		if !more {
+			break
 		}
-		break
+		if ok {
+			p.returned[r.MessageId] = r
+		}
 	}
 	r, ok := p.returned[messageID]
 	delete(p.returned, messageID)
 	return r, ok
+}
+
+// nextReturn takes a return that has come, if any (more). The library closes the returns channel when
+// the channel closes: from then on there are none to wait for (ok false, returns nil). p.mu is held.
+func (p *Publisher) nextReturn() (r amqp.Return, ok, more bool) {
+	select {
+	case r, ok = <-p.returns:
+		if !ok {
+			p.returns = nil
+		}
+		return r, ok, ok
+	default:
+		return r, false, false
+	}
+}
+
+// waitReturns is the returns channel for a wait's select, nil once it has closed.
+func (p *Publisher) waitReturns() <-chan amqp.Return {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.returns
+}
+
+// keep holds a return a wait received (ok), until Returned is asked about its message; a closed
+// returns channel (not ok) is not waited on again.
+func (p *Publisher) keep(r amqp.Return, ok bool) <-chan amqp.Return {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !ok {
+		p.returns = nil
+	} else {
+		p.returned[r.MessageId] = r
+	}
+	return p.returns
 }
 
 // Outcome is how a wait for a publisher confirm ended, other than acked.
@@ -525,6 +578,17 @@ type ConfirmError struct {
 
 // Known reports whether the message is known not to be in a queue; otherwise it may or may not be.
 func (e *ConfirmError) Known() bool { return e.Outcome == Nacked || e.Outcome == Returned }
+
+// Unroutable reports whether err is a *ConfirmError with Outcome Returned: the broker returned the
+// mandatory message because no queue is bound that takes it. reason is the return's: "312 NO_ROUTE". A
+// program for which that is no failure (a log message nobody listens to) warns and carries on.
+func Unroutable(err error) (reason string, ok bool) {
+	var ce *ConfirmError
+	if errors.As(err, &ce) && ce.Outcome == Returned {
+		return ce.Reason, true
+	}
+	return "", false
+}
 
 func (e *ConfirmError) Error() string {
 	fate := "the message may or may not be in the queue"
@@ -557,8 +621,14 @@ func (p *Publisher) Wait(ctx context.Context, dc *amqp.DeferredConfirmation, mes
 	if dc == nil {
 		return errors.New("rabbit: Publisher.Wait needs a deferred confirmation: call ch.Confirm(false) before publishing")
 	}
+	select { // a confirm that has come needs no timer
+	case <-dc.Done():
+		return p.Confirmed(dc, messageID)
+	default:
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	returns := p.waitReturns()
 	for {
 		select {
 		case <-dc.Done(): // a confirm that has come wins over the rest
@@ -572,6 +642,8 @@ func (p *Publisher) Wait(ctx context.Context, dc *amqp.DeferredConfirmation, mes
 		}
 		select {
 		case <-dc.Done():
+		case r, ok := <-returns: // room for the next return: the library hands it over before the ack
+			returns = p.keep(r, ok)
 		case <-p.changed:
 		case <-ctx.Done():
 			select {
@@ -583,6 +655,43 @@ func (p *Publisher) Wait(ctx context.Context, dc *amqp.DeferredConfirmation, mes
 				return &ConfirmError{Outcome: TimedOut, Timeout: timeout}
 			}
 			return &ConfirmError{Outcome: Interrupted}
+		}
+	}
+}
+
+// WaitThrough is Wait for a program that may wait out a blocked broker (a resource alarm), as a server
+// holding a request does: it calls blocked (if not nil) once, with the broker's reason, and waits on
+// until the confirm comes, for at most timeout in all. It ends as Wait does; a wait that runs out while
+// the broker still blocks is Blocked, one that runs out otherwise TimedOut.
+func (p *Publisher) WaitThrough(ctx context.Context, dc *amqp.DeferredConfirmation, messageID string, timeout time.Duration, blocked func(reason string)) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	end := time.Now().Add(timeout)
+	for said := false; ; said = true {
+		err := p.Wait(ctx, dc, messageID, time.Until(end))
+		var ce *ConfirmError
+		if !errors.As(err, &ce) || ce.Outcome != Blocked {
+			if ce != nil && ce.Outcome == TimedOut {
+				ce.Timeout = timeout
+			}
+			return err
+		}
+		if !said && blocked != nil {
+			blocked(ce.Reason)
+		}
+		select {
+		case <-p.changed: // unblocked, or blocked for another reason: Wait looks again
+			continue
+		case <-dc.Done(): // the confirm, or the library's nack when the connection closes
+		case <-ctx.Done():
+			err = &ConfirmError{Outcome: Interrupted}
+		case <-deadline.C:
+		}
+		select {
+		case <-dc.Done(): // a confirm that has come wins over the rest
+			return p.Confirmed(dc, messageID)
+		default:
+			return err
 		}
 	}
 }
@@ -623,6 +732,213 @@ func (p *Publisher) closedOr(outcome Outcome) error {
 	}
 }
 
+// Why is what ended the wait, without what it means for the message: "the broker is blocking
+// publishers (low on memory)", "no confirm from the broker within 1s", "interrupted". Tally reports a
+// run's end with it.
+func (e *ConfirmError) Why() string {
+	switch e.Outcome {
+	case Nacked:
+		return "the broker refused the message (nack)"
+	case Returned:
+		return fmt.Sprintf("no queue took the message (%s)", e.Reason)
+	case ChannelClosed:
+		return fmt.Sprintf("the broker closed the channel (%s)", e.Reason)
+	case ConnectionLost:
+		return fmt.Sprintf("connection to the broker lost (%s)", e.Reason)
+	case Blocked:
+		return fmt.Sprintf("the broker is blocking publishers (%s)", e.Reason)
+	case TimedOut:
+		return fmt.Sprintf("no confirm from the broker within %s", e.Timeout)
+	}
+	return "interrupted"
+}
+
+// Next waits for the next confirmation on confirms, a channel given to ch.NotifyPublish (the library
+// sends one per message, in publishing order), for at most timeout. Its errors are Wait's: TimedOut,
+// Interrupted, Blocked, and ChannelClosed or ConnectionLost when the library closes confirms (it does
+// when the channel closes, without a confirmation for the messages still waiting). Settled tells the
+// confirmation's outcome.
+func (p *Publisher) Next(ctx context.Context, confirms <-chan amqp.Confirmation, timeout time.Duration) (amqp.Confirmation, error) {
+	select { // a confirmation that has come wins over the rest, and needs no timer
+	case c, ok := <-confirms:
+		if !ok {
+			return c, p.closedOr(ConnectionLost)
+		}
+		return c, nil
+	default:
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	returns := p.waitReturns()
+	for {
+		if reason := p.Blocked(); reason != "" {
+			return amqp.Confirmation{}, &ConfirmError{Outcome: Blocked, Reason: reason}
+		}
+		select {
+		case c, ok := <-confirms:
+			if !ok {
+				return c, p.closedOr(ConnectionLost)
+			}
+			return c, nil
+		case r, ok := <-returns: // room for the next return: the library hands it over before the ack
+			returns = p.keep(r, ok)
+		case <-p.changed:
+		case <-timer.C:
+			return amqp.Confirmation{}, &ConfirmError{Outcome: TimedOut, Timeout: timeout}
+		case <-ctx.Done():
+			return amqp.Confirmation{}, &ConfirmError{Outcome: Interrupted}
+		}
+	}
+}
+
+// Settled is the outcome of a confirmation from NotifyPublish for the message with this MessageId: nil
+// for an ack of a message that was not returned, else a *ConfirmError (Nacked or Returned).
+func (p *Publisher) Settled(c amqp.Confirmation, messageID string) error {
+	if !c.Ack {
+		return &ConfirmError{Outcome: Nacked}
+	}
+	if r, ok := p.Returned(messageID); ok {
+		return &ConfirmError{Outcome: Returned, Reason: fmt.Sprintf("%d %s", r.ReplyCode, r.ReplyText)}
+	}
+	return nil
+}
+
+// PublishError says why a publish call failed with err: Interrupted when ctx is done, ChannelClosed or
+// ConnectionLost (with the broker's reason) when the channel has closed, else "publish: err".
+func (p *Publisher) PublishError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return &ConfirmError{Outcome: Interrupted}
+	}
+	// The library marks the channel closed a moment before it hands the reason to NotifyClose.
+	select {
+	case reason, ok := <-p.closed:
+		why := "closed"
+		if ok && reason != nil {
+			why = FirstLine(reason.Reason)
+		}
+		if p.conn.IsClosed() {
+			return &ConfirmError{Outcome: ConnectionLost, Reason: why}
+		}
+		return &ConfirmError{Outcome: ChannelClosed, Reason: why}
+	case <-time.After(time.Second):
+		return fmt.Errorf("publish: %w", err)
+	}
+}
+
+// --- counting how the messages of a run ended ----------------------------------------------------------
+
+// Tally counts how each message of a run of Count ended, by its number (1, 2, 3...): confirmed, nacked,
+// returned (no queue took it), or unconfirmed (no confirm came: it may or may not be in the queue). It
+// keeps the first runs of consecutive numbers of each kind, not every number, so that its memory does not
+// grow with the run.
+type Tally struct {
+	Count     int // the messages the run was to publish
+	Confirmed int
+
+	nacked, returned, unconfirmed numbers
+}
+
+// Settle records how message n ended from the outcome of its confirm (Wait's, Settled's): nil is
+// confirmed, a Known *ConfirmError nacked or returned, any other error unconfirmed. It returns err
+// when the message is unconfirmed, the end of the run, else nil.
+func (t *Tally) Settle(n int, err error) error {
+	var ce *ConfirmError
+	switch {
+	case err == nil:
+		t.Confirmed++
+	case errors.As(err, &ce) && ce.Outcome == Nacked:
+		t.nacked.add(n)
+	case errors.As(err, &ce) && ce.Outcome == Returned:
+		t.returned.add(n)
+	default:
+		t.unconfirmed.add(n)
+		return err
+	}
+	return nil
+}
+
+// Published is how many messages were published: every one settled.
+func (t *Tally) Published() int {
+	return t.Confirmed + t.nacked.n + t.returned.n + t.unconfirmed.n
+}
+
+// Report prints "Published N messages and handled confirms HOW in T ms" to w. It returns nil when all
+// Count messages were confirmed, else one line that names the others, and why the run ended (why, if
+// not nil): "3 of 1,000 messages not confirmed: 1 nacked (messages 7), 2 returned as unroutable
+// (messages 9 to 10)" or "...: 128 unconfirmed (messages 5,001 to 5,128), 994,872 not published:
+// interrupted".
+func (t *Tally) Report(w io.Writer, how string, elapsed time.Duration, why error) error {
+	fmt.Fprintf(w, "Published %s messages and handled confirms %s in %s ms\n",
+		Thousands(t.Published()), how, Thousands(int(elapsed.Milliseconds())))
+	if t.Confirmed == t.Count {
+		return nil
+	}
+	var parts []string
+	for _, k := range []struct {
+		what string
+		n    numbers
+	}{{"nacked", t.nacked}, {"returned as unroutable", t.returned}, {"unconfirmed", t.unconfirmed}} {
+		if k.n.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", Thousands(k.n.n), k.what, k.n))
+		}
+	}
+	if n := t.Count - t.Published(); n > 0 {
+		parts = append(parts, Thousands(n)+" not published")
+	}
+	msg := fmt.Sprintf("%s of %s messages not confirmed: %s", Thousands(t.Count-t.Confirmed), Thousands(t.Count),
+		strings.Join(parts, ", "))
+	var ce *ConfirmError
+	switch {
+	case errors.As(why, &ce):
+		msg += ": " + ce.Why()
+	case why != nil:
+		msg += ": " + FirstLine(why.Error())
+	}
+	return errors.New(msg)
+}
+
+// numbers counts messages and keeps the first runs of consecutive message numbers, to name them.
+type numbers struct {
+	n    int
+	runs [][2]int // first and last of each run, in the order added
+}
+
+func (s *numbers) add(i int) {
+	s.n++
+	if k := len(s.runs); k > 0 && s.runs[k-1][1] == i-1 {
+		s.runs[k-1][1] = i
+	} else if k <= 5 { // five to show, and a sixth to know there are more
+		s.runs = append(s.runs, [2]int{i, i})
+	}
+}
+
+func (s numbers) String() string {
+	var parts []string
+	for k, r := range s.runs {
+		switch {
+		case k == 5:
+			parts = append(parts, "...")
+		case r[0] == r[1]:
+			parts = append(parts, Thousands(r[0]))
+		default:
+			parts = append(parts, Thousands(r[0])+" to "+Thousands(r[1]))
+		}
+	}
+	return "messages " + strings.Join(parts, ", ")
+}
+
+// Thousands formats n with commas, as the tutorial prints its figures: 50,000.
+func Thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + Thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 // --- consuming -----------------------------------------------------------------------------------------
 
 // Consumer listens for why a consumer's deliveries channel may close: the channel closed (by the broker,
@@ -632,6 +948,8 @@ type Consumer struct {
 	queue     string
 	closed    <-chan *amqp.Error
 	cancelled <-chan string
+	done      chan struct{}
+	autoAck   bool
 
 	once  sync.Once
 	ended error // what Ended said first: a notification can be read once
@@ -639,12 +957,39 @@ type Consumer struct {
 
 // NewConsumer starts listening on conn and ch, for a consumer of queue.
 func NewConsumer(conn *amqp.Connection, ch *amqp.Channel, queue string) *Consumer {
-	return &Consumer{
+	c := &Consumer{
 		conn:      conn,
 		queue:     queue,
 		closed:    ch.NotifyClose(make(chan *amqp.Error, 1)),
 		cancelled: ch.NotifyCancel(make(chan string, 1)),
+		done:      make(chan struct{}),
 	}
+	// Done's own listener, made after the one Ended reads: the library tells its listeners in the order
+	// they were made, so Ended has its reason once Done is closed. The goroutine ends with the channel.
+	stop := ch.NotifyCancel(make(chan string, 1))
+	go func() {
+		_, ok := <-stop
+		close(c.done)
+		for ok {
+			_, ok = <-stop
+		}
+	}()
+	return c
+}
+
+// Done is closed when the deliveries end for a reason Ended tells: the broker cancelled the consumer, or
+// the channel closed (the broker closed it, the connection was lost, or the program closed it). A program
+// busy with one delivery selects on it to stop at once. It stays open when the program cancels the
+// consumer itself (ch.Cancel). As in the tutorials, one consumer per channel: the broker cancelling
+// another consumer on the channel closes it too.
+func (c *Consumer) Done() <-chan struct{} { return c.done }
+
+// AutoAck tells c that its consumer acknowledges nothing (ch.Consume with auto-ack on), and returns c.
+// Ended then does not name the consumer timeout: only a message waiting for an acknowledgement runs
+// past it.
+func (c *Consumer) AutoAck() *Consumer {
+	c.autoAck = true
+	return c
 }
 
 // Ended says why the deliveries channel closed, in one line. The library puts the reason in the close
@@ -667,6 +1012,9 @@ func (c *Consumer) why() error {
 	}
 	select {
 	case _, ok := <-c.cancelled:
+		if ok && c.autoAck {
+			return fmt.Errorf("the broker cancelled our consumer: queue %q was deleted", c.queue)
+		}
 		if ok {
 			// RabbitMQ cancels a consumer whose queue is deleted and, from 4.3 on, one that holds a
 			// message past the consumer timeout (before 4.3 the broker closes the channel then).
