@@ -102,15 +102,6 @@ func Within[T cmp.Ordered](flag string, v, lo, hi T) error {
 	return nil
 }
 
-// NoArgs says, as an error, that a program whose flags were parsed takes no arguments but got some:
-// "receive takes no arguments (got ["x"])", named by its FlagSet.
-func NoArgs(flags *flag.FlagSet) error {
-	if flags.NArg() > 0 {
-		return fmt.Errorf("%s takes no arguments (got %q)", flags.Name(), flags.Args())
-	}
-	return nil
-}
-
 // --- the connection --------------------------------------------------------------------------------
 
 // DialTimeout bounds the TCP connect, the TLS handshake and the AMQP handshake of Dial, unless the
