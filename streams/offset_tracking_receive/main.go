@@ -1,17 +1,11 @@
-// Command offset_tracking_receive reads the stream "stream-offset-tracking-go" over AMQP 0-9-1 up to
-// a "marker" message, and keeps the offset of the last message it processed in a file, so that its
-// next run starts right after it. It is step two of the RabbitMQ stream tutorials ("Offset
-// Tracking"): the consumer.
+// Command offset_tracking_receive reads the stream "stream-offset-tracking-go" over AMQP 0-9-1 up to a
+// "marker", storing the offset it reached in a file: the consumer of the streams' "Offset Tracking".
 //
-// Usage:
-//
-//	go run ./streams/offset_tracking_receive [-stream stream-offset-tracking-go] [-offset-file FILE] [-offset first|next|N]
-//
-// It prints the first and last offsets it read, then exits 0; Ctrl+C stores the offset reached and
-// exits 0. The broker is taken from AMQP_URL (default amqp://guest:guest@localhost:5672/).
+// Usage: go run ./streams/offset_tracking_receive [-stream stream-offset-tracking-go] [-offset-file FILE] [-offset first|next|N] [-store-every 10]
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -23,9 +17,8 @@ import (
 	"strconv"
 	"strings"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func main() { rabbit.Main("offset_tracking_receive", run) }
@@ -34,42 +27,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("offset_tracking_receive", flag.ContinueOnError)
 	stream := flags.String("stream", "stream-offset-tracking-go", "the stream to read")
 	file := flags.String("offset-file", "", "where the last processed offset is kept (default STREAM.offset)")
-	from := flags.String("offset", "", "where to start instead of after the stored offset: first, next or an offset")
+	from := flags.String("offset", "", "where to start instead of after the stored offset: first, next, an offset...")
 	every := flags.Int("store-every", 10, "store the offset after every this many messages (and at the marker)")
 	prefetch := flags.Int("prefetch", 100, "how many unacknowledged messages the broker may send us")
 	if err := rabbit.Parse(flags, args, stdout, "offset_tracking_receive [-stream NAME] [-offset-file FILE] [-offset first|next|N] [-store-every 10]"); err != nil {
 		return err
-	}
-	if err := rabbit.Within("store-every", *every, 1, 1_000_000); err != nil {
+	} else if err := rabbit.Within("store-every", *every, 1, 1_000_000); err != nil {
+		return err
+	} else if err := rabbit.Within("prefetch", *prefetch, 1, 65535); err != nil {
 		return err
 	}
-	if err := rabbit.Within("prefetch", *prefetch, 1, 65535); err != nil {
-		return err
-	}
-	if *file == "" {
-		*file = *stream + ".offset"
-	}
-
-	// AMQP 0-9-1 has no place on the broker for a consumer's offset: we keep it ourselves. With none
-	// stored we start at the first message; otherwise right after the last one we processed.
-	var start any = "first"
-	if stored, ok, err := loadOffset(*file); err != nil {
-		return err
-	} else if ok {
-		start = stored + 1
-	}
-	switch {
-	case *from == "first" || *from == "next":
-		start = *from
-	case *from != "":
-		n, err := strconv.ParseInt(*from, 10, 64)
-		if err != nil || n < 0 {
-			return fmt.Errorf("-offset %q: want first, next or an offset (42)", *from)
-		}
-		start = n
-	}
-
-	// Connect, declare the stream and set a prefetch limit, as the Hello World receive does.
 	conn, err := rabbit.Dial("streams/offset_tracking_receive")
 	if err != nil {
 		return err
@@ -77,7 +44,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer rabbit.Close(conn)
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
+		return fmt.Errorf("open a channel: %w", err)
 	}
 	q, err := ch.QueueDeclare(
 		*stream, // name
@@ -85,24 +52,32 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		false,   // delete when unused
 		false,   // exclusive
 		false,   // no-wait
-		amqp.Table{
-			amqp.QueueTypeArg:         amqp.QueueTypeStream,
-			amqp.StreamMaxLenBytesArg: int64(2_000_000_000),
-			"x-queue-leader-locator":  "least-leaders",
-		}, // arguments
+		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeStream, // arguments
+			amqp.StreamMaxLenBytesArg: int64(2_000_000_000), "x-queue-leader-locator": "least-leaders"},
 	)
 	if err != nil {
 		return rabbit.DeclareError("queue", *stream, err)
 	}
-	if err := ch.Qos(
-		*prefetch, // prefetch count: required on a stream
-		0,         // prefetch size
-		false,     // global
-	); err != nil {
-		return fmt.Errorf("set prefetch: %w", err)
+
+	// AMQP 0-9-1 has no place on the broker for a consumer's offset: we keep it in a file. With none
+	// stored we start at the first message, else right after the last one processed.
+	*file = cmp.Or(*file, *stream+".offset")
+	var start any = "first"
+	if stored, ok, err := loadOffset(*file); err != nil {
+		return err
+	} else if ok {
+		start = stored + 1
+	}
+	if *from != "" {
+		if start, err = rabbit.StreamOffset("offset", *from); err != nil {
+			return err
+		}
 	}
 
-	// Attach where we chose to start: x-stream-offset takes "first", "next" or an offset.
+	// Set a prefetch limit and attach at start, as the Hello World receive does.
+	if err := ch.Qos(*prefetch, 0, false /* prefetch count, size, global */); err != nil {
+		return fmt.Errorf("set prefetch: %w", err)
+	}
 	c := rabbit.NewConsumer(conn, ch, q.Name)
 	msgs, err := ch.Consume(
 		q.Name,                               // queue
@@ -118,9 +93,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "Started consuming...")
 
-	// Process each message, then ack it (which hands credit back). Every few messages, and at the
-	// marker, store the offset of the last one processed: after a crash, the next run reads again at
-	// most the messages since the last store, and skips none.
+	// Process each message and ack it. Every -store-every messages, at the marker and on Ctrl+C, store
+	// the last offset processed: the next run reads again at most what came since, and skips nothing.
 	first, last, count := int64(-1), int64(-1), 0
 	for {
 		select {
@@ -135,18 +109,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			if !ok {
 				return c.Ended()
 			}
-			offset, ok := d.Headers["x-stream-offset"].(int64)
-			if !ok {
-				return fmt.Errorf("a delivery without an x-stream-offset header: is %q a stream?", q.Name)
-			}
+			offset, _ := d.Headers["x-stream-offset"].(int64) // a stream's deliveries all have it
 			if first < 0 {
 				first = offset
 				fmt.Fprintln(stdout, "First message received.")
 			}
 			last, count = offset, count+1
-			if err := d.Ack(
-				false, // multiple
-			); err != nil {
+			if err := d.Ack(false /* multiple */); err != nil {
 				return fmt.Errorf("ack: %w", err)
 			}
 			marker := string(d.Body) == "marker"
@@ -171,38 +140,21 @@ func loadOffset(path string) (offset int64, ok bool, err error) {
 	} else if err != nil {
 		return 0, false, fmt.Errorf("read the stored offset: %w", err)
 	}
-	offset, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || offset < 0 {
+	if offset, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err != nil || offset < 0 {
 		return 0, false, fmt.Errorf("%s does not hold an offset (%q): delete it to start from the first message", path, b)
 	}
 	return offset, true, nil
 }
 
-// storeOffset replaces the offset stored in path so that a crash at any moment leaves the old offset
-// or the new one, never a torn or empty file: write a temporary file beside it, flush it to the disk,
-// rename it over the old one, and flush the folder, which holds the rename.
+// storeOffset replaces the file at path so that a crash leaves the old offset or the new one, never a
+// torn file: write a file beside it, flush it to disk, then rename it over the old one.
 func storeOffset(path string, offset int64) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("store the offset: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails, harmlessly, once renamed
-	_, err = fmt.Fprintf(tmp, "%d\n", offset)
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		var d *os.File
-		if d, err = os.Open(dir); err == nil {
-			err = d.Sync()
-			d.Close()
+		defer os.Remove(tmp.Name()) // fails, harmlessly, once renamed
+		_, err = fmt.Fprintf(tmp, "%d\n", offset)
+		if err = errors.Join(err, tmp.Sync(), tmp.Close()); err == nil {
+			err = os.Rename(tmp.Name(), path)
 		}
 	}
 	if err != nil {

@@ -1,13 +1,8 @@
-// Command offset_tracking_send publishes a wave of messages to the stream "stream-offset-tracking-go",
-// over AMQP 0-9-1: "hello" messages, the last one "marker". It is step two of the RabbitMQ stream
-// tutorials ("Offset Tracking"): the producer.
+// Command offset_tracking_send publishes a wave of messages to the stream "stream-offset-tracking-go"
+// over AMQP 0-9-1, "hello" ones and a last one "marker": the producer of the stream tutorials'
+// "Offset Tracking".
 //
-// Usage:
-//
-//	go run ./streams/offset_tracking_send [-stream stream-offset-tracking-go] [-count 100] [-timeout 30s]
-//
-// It prints "Messages confirmed." once the broker has confirmed every message; otherwise it exits 1
-// saying why. The broker is taken from AMQP_URL (default amqp://guest:guest@localhost:5672/).
+// Usage: go run ./streams/offset_tracking_send [-stream stream-offset-tracking-go] [-count 100] [-timeout 30s]
 package main
 
 import (
@@ -17,9 +12,8 @@ import (
 	"io"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func main() { rabbit.Main("offset_tracking_send", run) }
@@ -31,15 +25,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	timeout := flags.Duration("timeout", 30*time.Second, "how long to wait for the broker's confirms")
 	if err := rabbit.Parse(flags, args, stdout, "offset_tracking_send [-stream NAME] [-count 100] [-timeout 30s]"); err != nil {
 		return err
-	}
-	if err := rabbit.Within("count", *count, 1, 10_000_000); err != nil {
+	} else if err := rabbit.Within("count", *count, 1, 10_000_000); err != nil {
 		return err
-	}
-	if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
+	} else if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
 		return err
 	}
 
-	// Connect, declare the stream and turn publisher confirms on, as the Hello World send does.
+	// Connect, open a channel and declare the stream, as the Hello World send does.
 	conn, err := rabbit.Dial("streams/offset_tracking_send")
 	if err != nil {
 		return err
@@ -47,33 +39,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer rabbit.Close(conn)
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
+		return fmt.Errorf("open a channel: %w", err)
 	}
-
 	q, err := ch.QueueDeclare(
 		*stream, // name
 		true,    // durable
 		false,   // delete when unused
 		false,   // exclusive
 		false,   // no-wait
-		amqp.Table{
-			amqp.QueueTypeArg:         amqp.QueueTypeStream,
-			amqp.StreamMaxLenBytesArg: int64(2_000_000_000),
-			"x-queue-leader-locator":  "least-leaders",
-		}, // arguments
+		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeStream, // arguments
+			amqp.StreamMaxLenBytesArg: int64(2_000_000_000), "x-queue-leader-locator": "least-leaders"},
 	)
 	if err != nil {
 		return rabbit.DeclareError("queue", *stream, err)
 	}
-	if err := ch.Confirm(
-		false, // no-wait
-	); err != nil {
+	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
 	p := rabbit.NewPublisher(conn, ch)
 
-	// Publish the whole wave, then wait for the confirms: the broker writes the messages in a few
-	// chunks, and the last one is the marker that tells the consumer to stop.
+	// Publish the whole wave, the last message "marker", keeping each one's deferred confirm.
 	fmt.Fprintf(stdout, "Publishing %d messages...\n", *count)
 	confirms := make([]*amqp.DeferredConfirmation, 0, *count)
 	for i := range *count {
@@ -92,6 +77,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		confirms = append(confirms, dc)
 	}
+
+	// Then wait for every confirm, all within -timeout: only then is the whole wave in the stream.
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	for i, dc := range confirms {

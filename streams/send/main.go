@@ -1,16 +1,11 @@
-// Command send publishes one message to the stream "hello-go-stream", over AMQP 0-9-1.
-// It is step one of the RabbitMQ stream tutorials ("Hello World!"): the producer.
+// Command send publishes one message to the stream "hello-go-stream" over AMQP 0-9-1: the producer of
+// the stream tutorials' "Hello World!".
 //
-// Usage:
-//
-//	go run ./streams/send [-stream hello-go-stream] [-filter VALUE] [-timeout 5s] [message words...]
-//
-// The message is "Hello world" unless words are given. send prints " [x] '<message>' Message sent"
-// only once the broker has confirmed that the stream holds it; otherwise it exits 1 saying why. The
-// broker is taken from AMQP_URL (default amqp://guest:guest@localhost:5672/).
+// Usage: go run ./streams/send [-stream hello-go-stream] [-filter VALUE] [-timeout 5s] [message words...]
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -19,9 +14,8 @@ import (
 	"strings"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func main() { rabbit.Main("send", run) }
@@ -29,21 +23,15 @@ func main() { rabbit.Main("send", run) }
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("send", flag.ContinueOnError)
 	stream := flags.String("stream", "hello-go-stream", "the stream to publish to")
-	filter := flags.String("filter", "", "the message's filter value (x-stream-filter-value), for consumers that filter")
+	filter := flags.String("filter", "", "the message's filter value (x-stream-filter-value)")
 	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker's confirm")
 	if err := rabbit.Parse(flags, args, stdout, "send [-stream NAME] [-filter VALUE] [-timeout 5s] [message words...]"); err != nil {
 		return err
-	}
-	if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
+	} else if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
 		return err
 	}
-	body := "Hello world"
-	if flags.NArg() > 0 {
-		body = strings.Join(flags.Args(), " ")
-	}
 
-	// Connect to the broker and open a channel, as in every tutorial (the helper's page tells what
-	// rabbit.Dial and rabbit.Close take care of).
+	// Connect to the broker (AMQP_URL) and open a channel, as in every tutorial.
 	conn, err := rabbit.Dial("streams/send")
 	if err != nil {
 		return err
@@ -51,43 +39,37 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer rabbit.Close(conn)
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
+		return fmt.Errorf("open a channel: %w", err)
 	}
 
-	// A stream is a queue of type "stream": an append-only log that keeps its messages after they are
-	// read, until its retention limit (here 2 GB) drops the oldest. These are the arguments the stream
-	// client's DeclareStream sends for the official tutorial's MaxLengthBytes: GB(2), so this program
-	// and the official ones (stream protocol, port 5552) share one stream.
+	// Declare the stream: a queue of type stream, with the arguments the official programs' client
+	// sends for MaxLengthBytes GB(2), so both share it. Past 2 GB the oldest messages go.
 	q, err := ch.QueueDeclare(
 		*stream, // name
-		true,    // durable: streams always are
+		true,    // durable: a stream always is
 		false,   // delete when unused
 		false,   // exclusive
 		false,   // no-wait
-		amqp.Table{
-			amqp.QueueTypeArg:         amqp.QueueTypeStream,
-			amqp.StreamMaxLenBytesArg: int64(2_000_000_000), // stream.ByteCapacity{}.GB(2)
-			"x-queue-leader-locator":  "least-leaders",      // the stream client always sends it
-		}, // arguments
+		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeStream, // arguments
+			amqp.StreamMaxLenBytesArg: int64(2_000_000_000), "x-queue-leader-locator": "least-leaders"},
 	)
 	if err != nil {
 		return rabbit.DeclareError("queue", *stream, err)
 	}
-	if *filter != "" && !filtering(conn) {
-		fmt.Fprintf(os.Stderr, "send: RabbitMQ %s has no stream filtering (3.13 and later): the filter value is only a header\n", conn.Properties["version"])
-	}
 
-	// Publish through the default exchange, as to any queue, and wait for the broker's confirm: a
-	// stream confirms a message once it is written (and replicated, on a cluster).
-	if err := ch.Confirm(
-		false, // no-wait
-	); err != nil {
+	// Publish through the default exchange, as to any queue, in confirm mode, and wait for the confirm:
+	// the stream has written the message (on a cluster, to a majority of its nodes).
+	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
 	p := rabbit.NewPublisher(conn, ch)
+	body := cmp.Or(strings.Join(flags.Args(), " "), "Hello world")
 	msg := amqp.Publishing{ContentType: "text/plain", Body: []byte(body)}
 	if *filter != "" {
 		msg.Headers = amqp.Table{"x-stream-filter-value": *filter}
+		if !rabbit.AtLeast(conn, 3, 13) {
+			fmt.Fprintf(os.Stderr, "send: RabbitMQ %s has no stream filtering (3.13 and later): the filter value is only a header\n", conn.Properties["version"])
+		}
 	}
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",     // exchange
@@ -97,21 +79,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		msg)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
-	}
-	if err := p.Wait(ctx, dc, "", *timeout); err != nil {
+	} else if err := p.Wait(ctx, dc, "", *timeout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, " [x] '%s' Message sent\n", body)
 	return rabbit.Close(conn)
-}
-
-// filtering reports whether the broker filters streams (RabbitMQ 3.13 and later), from the version it
-// gives when we connect: an older broker takes the filter arguments without a word and ignores them.
-func filtering(conn *amqp.Connection) bool {
-	var major, minor int
-	v, _ := conn.Properties["version"].(string)
-	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
-		return true // not RabbitMQ's numbering: assume a recent broker
-	}
-	return major > 3 || major == 3 && minor >= 13
 }
