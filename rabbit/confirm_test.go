@@ -214,3 +214,21 @@ func TestWaitWithoutConfirmMode(t *testing.T) {
 		t.Errorf("Wait without confirm mode = %v, want it to name ch.Confirm", err)
 	}
 }
+
+// Unroutable tells a returned mandatory message from every other outcome.
+func TestUnroutable(t *testing.T) {
+	_, ch, p, q := publisher(t, rabbit.URL())
+	err := p.Wait(context.Background(), publish(t, ch, "", e2e.UniqueName(t, "missing"), "1"), "1", wait)
+	if reason, ok := rabbit.Unroutable(err); !ok || reason != "312 NO_ROUTE" {
+		t.Errorf("Unroutable(%v) = %q, %v; want 312 NO_ROUTE, true", err, reason, ok)
+	}
+	if err := p.Wait(context.Background(), publish(t, ch, "", q, "2"), "2", wait); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{nil, errors.New("publish: boom"), &rabbit.ConfirmError{Outcome: rabbit.Nacked},
+		&rabbit.ConfirmError{Outcome: rabbit.TimedOut, Timeout: time.Second}} {
+		if reason, ok := rabbit.Unroutable(err); ok || reason != "" {
+			t.Errorf("Unroutable(%v) = %q, %v; want \"\", false", err, reason, ok)
+		}
+	}
+}

@@ -55,17 +55,92 @@ func ended(t *testing.T, msgs <-chan amqp.Delivery, c *rabbit.Consumer, want str
 	}
 }
 
-// The queue deleted under the consumer: the broker cancels it.
+// The queue deleted under the consumer: the broker cancels it, and Done is closed.
 func TestEndedCancelled(t *testing.T) {
 	conn, _, c, msgs, q := consumer(t, rabbit.URL())
-	other, err := conn.Channel() // an exclusive queue is deleted by its own connection
+	deleteQueue(t, conn, q)
+	done(t, c)
+	ended(t, msgs, c, `the broker cancelled our consumer: queue "`+q+`" was deleted, or a message waited past the broker's consumer timeout`)
+}
+
+// An auto-ack consumer cannot run past the consumer timeout: Ended does not name it.
+func TestEndedCancelledAutoAck(t *testing.T) {
+	conn, _, c, msgs, q := consumer(t, rabbit.URL())
+	c.AutoAck() // the test's consumer acknowledges, but Ended only has the program's word for it
+	deleteQueue(t, conn, q)
+	ended(t, msgs, c, `the broker cancelled our consumer: queue "`+q+`" was deleted`)
+	if err := c.Ended(); strings.Contains(err.Error(), "timeout") {
+		t.Errorf("Ended() = %v, want no consumer timeout for an auto-ack consumer", err)
+	}
+}
+
+// deleteQueue deletes the exclusive queue q on a channel of its own connection (the only one allowed to).
+func deleteQueue(t *testing.T, conn *amqp.Connection, q string) {
+	t.Helper()
+	other, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := other.QueueDelete(q, false, false, false); err != nil {
 		t.Fatal(err)
 	}
-	ended(t, msgs, c, `the broker cancelled our consumer: queue "`+q+`" was deleted, or a message waited past the broker's consumer timeout`)
+}
+
+// done waits for c.Done() to be closed and checks that Ended has its reason by then (not the answer
+// for deliveries that ended with none).
+func done(t *testing.T, c *rabbit.Consumer) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(e2e.LineTimeout):
+		t.Fatal("Done() was not closed")
+	}
+	if err := c.Ended(); err == nil || strings.Contains(err.Error(), "gave no reason") {
+		t.Errorf("Ended() once Done() is closed = %v, want the reason", err)
+	}
+}
+
+// Done stays open while the consumer runs, and when the program cancels the consumer itself: that
+// ending is the program's own.
+func TestDoneOpenUntilEnded(t *testing.T) {
+	conn, err := rabbit.DialURL(rabbit.URL(), "rabbit-test-"+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("", false, false, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rabbit.NewConsumer(conn, ch, q.Name)
+	msgs, err := ch.Consume(q.Name, "own", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(when string) {
+		t.Helper()
+		// A round trip on the channel first: a notification would have come before its answer.
+		if _, err := ch.QueueDeclarePassive(q.Name, false, false, true, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.Done():
+			t.Errorf("Done() closed %s", when)
+		default:
+		}
+	}
+	open("while the consumer runs")
+	if err := ch.Cancel("own", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-msgs; ok {
+		t.Fatal("a delivery from an empty queue")
+	}
+	open("by the program's own cancel")
 }
 
 // An ack of a delivery tag the channel never had: the broker closes the channel (406).
@@ -74,6 +149,7 @@ func TestEndedChannelClosed(t *testing.T) {
 	if err := ch.Ack(999, false); err != nil {
 		t.Fatal(err)
 	}
+	done(t, c)
 	ended(t, msgs, c, "the broker closed the channel: PRECONDITION_FAILED - unknown delivery tag 999")
 }
 
@@ -81,6 +157,7 @@ func TestEndedConnectionLost(t *testing.T) {
 	proxy := e2e.NewProxy(t)
 	_, _, c, msgs, _ := consumer(t, proxy.URL())
 	proxy.Cut()
+	done(t, c)
 	ended(t, msgs, c, "connection to the broker lost: ")
 }
 
@@ -89,6 +166,7 @@ func TestEndedClosedByProgram(t *testing.T) {
 	if err := ch.Close(); err != nil {
 		t.Fatal(err)
 	}
+	done(t, c)
 	ended(t, msgs, c, "the channel was closed by the program")
 }
 
