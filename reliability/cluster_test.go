@@ -12,7 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
 )
 
@@ -32,7 +32,7 @@ func needCluster(t testing.TB) {
 		t.Skip("no local cluster: start it with `make cluster` (these tests kill its nodes), then `make test-cluster`")
 	}
 	for _, u := range nodeURLs {
-		conn, err := broker.DialURL(u, "cluster-check")
+		conn, err := rabbit.DialURL(u, "cluster-check")
 		if err != nil {
 			t.Skipf("the local cluster is not all up (%v): `make cluster`", err)
 		}
@@ -82,7 +82,7 @@ func rotate(first int) string {
 // freshClusterQueues deletes task_queue and task_queue.dead on the cluster (ours: needCluster checked).
 func freshClusterQueues(t testing.TB) {
 	t.Helper()
-	conn, err := broker.DialURL(nodeURLs[0], "cluster-test")
+	conn, err := rabbit.DialURL(nodeURLs[0], "cluster-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func freshClusterQueues(t testing.TB) {
 func queueLen(t testing.TB, queue string) int {
 	t.Helper()
 	for _, u := range nodeURLs {
-		conn, err := broker.DialURL(u, "cluster-test")
+		conn, err := rabbit.DialURL(u, "cluster-test")
 		if err != nil {
 			continue
 		}

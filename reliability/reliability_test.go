@@ -76,10 +76,10 @@ func TestBadInput(t *testing.T) {
 		args       []string
 		want       string
 	}{
-		{"count 0", "producer", nil, []string{"-count", "0"}, "-count must be between"},
-		{"window too large", "producer", nil, []string{"-window", "100000"}, "-window must be between"},
+		{"count 0", "producer", nil, []string{"-count", "0"}, "-count must be from 1 to"},
+		{"window too large", "producer", nil, []string{"-window", "100000"}, "-window must be from 1 to"},
 		{"unknown flag", "consumer", nil, []string{"-bogus"}, "flag provided but not defined"},
-		{"work too long", "consumer", nil, []string{"-work", "2000000h"}, "-work must be between"},
+		{"work too long", "consumer", nil, []string{"-work", "2000000h"}, "-work must be from 0s to"},
 		{"broker down", "producer", []string{"AMQP_URL=" + down}, []string{"-give-up", "1s"}, "no broker confirmed anything"},
 		{"broker down", "consumer", []string{"AMQP_URL=" + down}, []string{"-give-up", "1s"}, "no broker for 1s"},
 		{"wrong password", "producer", []string{"AMQP_URL=" + wrongPassword}, nil, "access refused"},
@@ -100,6 +100,74 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s -h: exit %d, stdout %q, stderr %q", prog, code, out, errOut)
 		}
 	}
+}
+
+// A connection lost while the producer waits for a confirm is told as lost, never as a blocked broker,
+// and the task in flight is published again on the next URL of the list.
+func TestLostAtConfirm(t *testing.T) {
+	e2e.FreshQueue(t, "task_queue")
+	p1, p2 := e2e.NewProxy(t), e2e.NewProxy(t)
+	stalled := strings.TrimPrefix(e2e.StallAtConfirmSelect(t, p1)[0], "AMQP_URL=")
+	prod := e2e.Start(t, "producer", []string{"AMQP_URL=" + stalled + "," + p2.URL()}, "-count", "1")
+	prod.WaitLine(" [*] Connected to")
+	e2e.WaitFor(t, "the task in task_queue", func() bool { n, _ := e2e.QueueCounts(t, "task_queue"); return n == 1 })
+	p1.Cut()
+	line := prod.WaitLine(" [!] Left ")
+	if !strings.Contains(line, ": connection to the broker lost before it confirmed the message (") || strings.Contains(line, "block") {
+		t.Errorf("producer said %q, want the connection lost (rabbit's words), never blocked", line)
+	}
+	if code := prod.Wait(); code != 0 || !strings.HasSuffix(prod.Stdout(), " [x] Published 1 tasks: 1 confirmed, 1 republished") {
+		t.Fatalf("producer exit %d\n%s\n%s", code, prod.Stdout(), prod.Stderr())
+	}
+	if n, _ := e2e.QueueCounts(t, "task_queue"); n != 2 {
+		t.Errorf("task_queue holds %d messages, want 2 (the task and the one published again)", n)
+	}
+}
+
+// A broker that blocks publishers (a resource alarm) makes the producer leave it at once, saying so in
+// rabbit's words, for the next URL of the list.
+func TestBlockedBroker(t *testing.T) {
+	e2e.FreshQueue(t, "task_queue")
+	p1, p2 := e2e.NewProxy(t), e2e.NewProxy(t)
+	p1.Block("low on memory")
+	out, errOut, code := e2e.Run(t, "producer", []string{"AMQP_URL=" + p1.URL() + "," + p2.URL()}, "-count", "5")
+	if code != 0 || !strings.Contains(out, ": the broker is blocking publishers (low on memory)") ||
+		!strings.HasSuffix(out, " [x] Published 5 tasks: 5 confirmed, 5 republished") {
+		t.Fatalf("producer: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// A consumer whose connection is cut says so in rabbit.Consumer.Ended's words, and consumes again from
+// the next URL of its list.
+func TestConsumerConnectionLost(t *testing.T) {
+	e2e.FreshQueue(t, "task_queue")
+	p1, p2 := e2e.NewProxy(t), e2e.NewProxy(t)
+	c := e2e.Start(t, "consumer", []string{"AMQP_URL=" + p1.URL() + "," + p2.URL()}, "-work", "0")
+	c.WaitLine(" [*] Waiting for messages")
+	p1.Cut()
+	if line := c.WaitLine(" [!] Lost "); !strings.Contains(line, ": connection to the broker lost: ") {
+		t.Errorf("consumer said %q, want rabbit.Consumer.Ended's words", line)
+	}
+	c.WaitLine(" [*] Consuming again, from ")
+	if out, errOut, code := e2e.Run(t, "producer", nil, "-count", "3"); code != 0 {
+		t.Fatalf("producer exit %d\n%s\n%s", code, out, errOut)
+	}
+	waitDone(t, 3, c)
+	stopAll(t, c)
+}
+
+// The first Ctrl+C stops a program, which then closes its connection (here to a broker that does not
+// answer); a second one ends it at once, with exit status 130.
+func TestSecondCtrlC(t *testing.T) {
+	e2e.FreshQueue(t, "task_queue")
+	proxy := e2e.NewProxy(t)
+	c := e2e.Start(t, "consumer", proxy.Env())
+	c.WaitLine(" [*] Waiting for messages")
+	e2e.CheckSecondCtrlC(t, c, proxy)
+	proxy.Resume()
+	prod := e2e.Start(t, "producer", proxy.Env(), "-count", "1000000", "-rate", "50")
+	prod.WaitLine(" [*] Connected to")
+	e2e.CheckSecondCtrlC(t, prod, proxy)
 }
 
 // waitDone waits until the consumers have done every task 1..n at least once.
