@@ -5,7 +5,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,10 +24,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker to take each reply")
 	if err := rabbit.Parse(flags, args, stdout, "rpc_server [-prefetch 1] [-timeout 5s]"); err != nil {
 		return err
-	} else if flags.NArg() > 0 {
-		return fmt.Errorf("rpc_server takes no arguments (got %q)", flags.Args())
-	}
-	if err := cmp.Or(rabbit.Within("prefetch", *prefetch, 1, 65535), rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour)); err != nil {
+	} else if err := cmp.Or(rabbit.NoArgs(flags), rabbit.Within("prefetch", *prefetch, 1, 65535),
+		rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour)); err != nil {
 		return err
 	}
 
@@ -37,7 +34,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer rabbit.Close(conn)
-
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open a channel: %w", err)
@@ -69,9 +65,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := ch.Confirm(false); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	publisher := rabbit.NewPublisher(conn, ch)
-	consumer := rabbit.NewConsumer(conn, ch, q.Name)
-
+	publisher, consumer := rabbit.NewPublisher(conn, ch), rabbit.NewConsumer(conn, ch, q.Name)
 	msgs, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer
@@ -85,8 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("consume from %q: %w", q.Name, err)
 	}
 	fmt.Fprintln(stdout, " [*] Awaiting RPC requests")
-
-	// Answer one request at a time, in full, before Ctrl+C is looked at again.
+	// Answer one request at a time, in full (reply, then acknowledge), before Ctrl+C is looked at again.
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,21 +87,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		case d, ok := <-msgs:
 			if !ok {
 				return consumer.Ended()
-			}
-			if err := answer(ch, publisher, d, *timeout, stdout); err != nil {
+			} else if err := answer(ch, publisher, d, *timeout, stdout); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// answer replies to one request and acknowledges it, whatever its body: a bad request gets an error
-// reply rather than going back to the queue to fail again.
 func answer(ch *amqp.Channel, p *rabbit.Publisher, d amqp.Delivery, timeout time.Duration, stdout io.Writer) error {
 	count, _ := d.Headers["x-delivery-count"].(int64)
 	reply := amqp.Publishing{ContentType: "text/plain", CorrelationId: d.CorrelationId}
-	n, err := strconv.Atoi(string(d.Body))
-	switch {
+	switch n, err := strconv.Atoi(string(d.Body)); {
 	case count >= 5: // back 5 times unanswered: its servers died holding it, maybe because of it
 		fmt.Fprintf(stdout, " [!] Dropped a request returned %d times unanswered (body %.20q)\n", count, d.Body)
 		return d.Ack(false)
@@ -123,8 +112,7 @@ func answer(ch *amqp.Channel, p *rabbit.Publisher, d amqp.Delivery, timeout time
 		reply.Body = []byte(fib(n).String())
 	}
 
-	// Reply to the queue named in reply_to, through the default exchange, with the request's
-	// correlation id. A reply no queue takes (the caller has gone) is dropped by the broker.
+	// Reply to the queue named in reply_to, through the default exchange, with the request's correlation id.
 	dc, err := ch.PublishWithDeferredConfirm(
 		"",        // exchange
 		d.ReplyTo, // routing key
@@ -136,18 +124,10 @@ func answer(ch *amqp.Channel, p *rabbit.Publisher, d amqp.Delivery, timeout time
 		return fmt.Errorf("publish the reply: %w", err)
 	}
 
-	// Wait for the confirm, Ctrl+C or not. A blocked broker is said, and waited for up to the timeout.
-	err = p.Wait(context.Background(), dc, "", timeout)
-	var cerr *rabbit.ConfirmError
-	if errors.As(err, &cerr) && cerr.Outcome == rabbit.Blocked {
-		fmt.Fprintf(stdout, " [!] The broker is blocking publishers (%s): replies wait\n", cerr.Reason)
-		select {
-		case <-dc.Done():
-			err = p.Confirmed(dc, "")
-		case <-time.After(timeout):
-		}
-	}
-	if err != nil {
+	// Wait for the confirm, Ctrl+C or not. A blocked broker is said, and waited out up to the timeout.
+	if err := p.WaitThrough(context.Background(), dc, "", timeout, func(reason string) {
+		fmt.Fprintf(stdout, " [!] The broker is blocking publishers (%s): replies wait\n", reason)
+	}); err != nil {
 		return fmt.Errorf("the reply: %w; the request stays in rpc_queue", err)
 	}
 	return d.Ack(false)
