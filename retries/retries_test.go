@@ -1,7 +1,6 @@
 package retries_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"slices"
@@ -11,8 +10,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 func TestMain(m *testing.M) {
@@ -29,7 +28,7 @@ const (
 // brokerRetries reports whether the broker is RabbitMQ 4.3 or later, where the queue delays retries.
 func brokerRetries(t *testing.T) (bool, string) {
 	t.Helper()
-	conn, err := broker.Dial("retries-test-version")
+	conn, err := rabbit.Dial("retries-test-version")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +44,7 @@ func testQueue(t *testing.T) string {
 	t.Helper()
 	q := e2e.UniqueName(t, "retry_queue")
 	t.Cleanup(func() {
-		conn, err := broker.Dial("retries-test-cleanup")
+		conn, err := rabbit.Dial("retries-test-cleanup")
 		if err != nil {
 			t.Errorf("delete the test's queues: %v", err)
 			return
@@ -212,8 +211,8 @@ func hasDeath(deaths []any, queue, reason string, count int64) bool {
 func TestKilledMidRetry(t *testing.T) {
 	b, version := brokerRetries(t)
 	q := testQueue(t)
+	w0 := worker(t, q, "-dot", "1h") // declares the queues
 	send(t, q, "charge..!")
-	w0 := worker(t, q, "-dot", "1h")
 	w0.WaitLine(" [x] Received charge..!")
 	w0.Interrupt() // hands it back (a nack: not a failure)
 	w0.Wait()
@@ -299,22 +298,23 @@ func TestMoveDead(t *testing.T) {
 	}
 }
 
-// The three programs declare the queues alike: a queue's arguments cannot change.
-func TestSameDeclarations(t *testing.T) {
-	var first []byte
-	for _, p := range []string{"new_task", "worker", "move_dead"} {
-		src, err := os.ReadFile(p + "/main.go")
-		if err != nil {
-			t.Fatal(err)
+// The worker alone declares the queues: new_task and move_dead, run before any worker, say so in one
+// line, and create nothing.
+func TestWorkerFirst(t *testing.T) {
+	q := testQueue(t)
+	_, errOut, code := e2e.Run(t, "new_task", nil, "-queue", q, "charge")
+	if want := "new_task: no queue took the task (312 NO_ROUTE): start a worker first, it declares " + q + "\n"; code != 1 || errOut != want {
+		t.Errorf("new_task before a worker: exit %d, stderr %q, want 1, %q", code, errOut, want)
+	}
+	_, errOut, code = e2e.Run(t, "move_dead", nil, "-queue", q)
+	if want := fmt.Sprintf("move_dead: no queue %q: start a worker first, it declares the queues\n", q+".dead"); code != 1 || errOut != want {
+		t.Errorf("move_dead before a worker: exit %d, stderr %q, want 1, %q", code, errOut, want)
+	}
+	ch := e2e.Channel(t)
+	for _, name := range []string{q, q + ".dead", q + ".wait"} {
+		if _, err := ch.QueueDeclarePassive(name, true, false, false, false, nil); err == nil {
+			t.Errorf("queue %s exists: only the worker declares it", name)
 		}
-		i := bytes.Index(src, []byte("// The retry policy."))
-		if i < 0 {
-			t.Fatalf("%s/main.go has no retry policy block", p)
-		}
-		if first == nil {
-			first = src[i:]
-		} else if !bytes.Equal(first, src[i:]) {
-			t.Errorf("%s/main.go declares the queues otherwise than new_task/main.go", p)
-		}
+		ch = e2e.Channel(t) // a failed passive declare closes the channel
 	}
 }
