@@ -17,8 +17,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 func TestMain(m *testing.M) {
@@ -75,7 +75,7 @@ func queueState(t *testing.T, conn *amqp.Connection, queue string) string {
 
 func dial(t *testing.T) *amqp.Connection {
 	t.Helper()
-	conn, err := broker.Dial("e2e-" + t.Name())
+	conn, err := rabbit.Dial("e2e-" + t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func waitUnbound(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Skipf("a queue these tests did not make is bound to exchange logs on %s: cannot test emit_log with no receiver",
-		broker.Redact(broker.URL()))
+		rabbit.Redact(rabbit.URL()))
 }
 
 // With no receiver, the message reaches nobody: emit_log still prints Sent (the broker took it), warns
@@ -314,7 +314,7 @@ func TestBlockedBroker(t *testing.T) {
 // both ways: same exchange name, type and properties, plain text bodies.
 func TestInteropWithPika(t *testing.T) {
 	python := e2e.PythonWithPika(t)
-	pyEnv := append(os.Environ(), "AMQP_URL="+broker.URL())
+	pyEnv := append(os.Environ(), "AMQP_URL="+rabbit.URL())
 
 	t.Run("emit_log.py to our receive_logs", func(t *testing.T) {
 		r := e2e.Start(t, "receive_logs", nil)
@@ -412,7 +412,7 @@ connection.close()
 func TestExchangeDeclaredOtherwise(t *testing.T) {
 	if !e2e.OwnBroker() {
 		t.Skipf("the broker at %s was not started by scripts/broker.sh: not deleting its exchange logs to "+
-			"declare it otherwise", broker.Redact(broker.URL()))
+			"declare it otherwise", rabbit.Redact(rabbit.URL()))
 	}
 	for _, c := range []struct {
 		kind    string

@@ -19,8 +19,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 func TestMain(m *testing.M) {
@@ -446,7 +446,7 @@ func TestReceiverSecondCtrlC(t *testing.T) {
 // ours both ways: same exchange name, type and properties, plain text bodies.
 func TestInteropWithPika(t *testing.T) {
 	python := e2e.PythonWithPika(t)
-	pyEnv := append(os.Environ(), "AMQP_URL="+broker.URL())
+	pyEnv := append(os.Environ(), "AMQP_URL="+rabbit.URL())
 
 	t.Run("emit_log_topic.py to our receive_logs_topic", func(t *testing.T) {
 		tag := newTag()

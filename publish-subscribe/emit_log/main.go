@@ -10,7 +10,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -84,14 +83,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Wait for the confirm. A log message nobody hears is no error: we warn, and exit 0.
 	err = publisher.Wait(ctx, confirm, "", *timeout)
-	var unrouted *rabbit.ConfirmError
-	if err != nil && !(errors.As(err, &unrouted) && unrouted.Outcome == rabbit.Returned) {
+	reason, unrouted := rabbit.Unroutable(err)
+	if err != nil && !unrouted {
 		return err
 	}
 	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
-	if err != nil {
+	if unrouted {
 		fmt.Fprintf(os.Stderr, "emit_log: warning: no queue is bound to exchange \"logs\", so nobody got the "+
-			"message (%s): start receive_logs first\n", unrouted.Reason)
+			"message (%s): start receive_logs first\n", reason)
 	}
 	return rabbit.Close(conn)
 }

@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -96,14 +95,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Wait for the confirm. A log message nobody hears is no error: we warn, and exit 0.
 	err = publisher.Wait(ctx, confirm, "", *timeout)
-	var unrouted *rabbit.ConfirmError
-	if err != nil && !(errors.As(err, &unrouted) && unrouted.Outcome == rabbit.Returned) {
+	reason, unrouted := rabbit.Unroutable(err)
+	if err != nil && !unrouted {
 		return err
 	}
 	fmt.Fprintf(stdout, " [x] Sent %s:%s\n", severity, body)
-	if err != nil {
+	if unrouted {
 		fmt.Fprintf(os.Stderr, "emit_log_direct: warning: no queue is bound to \"direct_logs\" with key %q, "+
-			"so nobody got the message (%s)\n", severity, unrouted.Reason)
+			"so nobody got the message (%s)\n", severity, reason)
 	}
 	return rabbit.Close(conn)
 }

@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -97,14 +96,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Wait for the confirm. A log message nobody hears is no error: we warn, and exit 0.
 	err = publisher.Wait(ctx, confirm, "", *timeout)
-	var unrouted *rabbit.ConfirmError
-	if err != nil && !(errors.As(err, &unrouted) && unrouted.Outcome == rabbit.Returned) {
+	reason, unrouted := rabbit.Unroutable(err)
+	if err != nil && !unrouted {
 		return err
 	}
 	fmt.Fprintf(stdout, " [x] Sent %s:%s\n", key, body)
-	if err != nil {
+	if unrouted {
 		fmt.Fprintf(os.Stderr, "emit_log_topic: warning: no binding of \"topic_logs\" matches key %q, so "+
-			"nobody got the message (%s)\n", key, unrouted.Reason)
+			"nobody got the message (%s)\n", key, reason)
 	}
 	return rabbit.Close(conn)
 }
