@@ -174,9 +174,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		case time.Since(c.lastUp) > *giveUp:
 			return fmt.Errorf("no broker for %s (last error: %v)", *giveUp, err)
 		case c.lastUp.After(start): // this session got connected
-			fmt.Fprintf(stdout, " [!] Lost %s: %v\n", rabbit.Redact(url), err)
+			fmt.Fprintf(stdout, " [!] Lost %s: %s\n", rabbit.Redact(url), rabbit.FirstLine(err.Error()))
 		default:
-			fmt.Fprintf(stdout, " [!] %v\n", err)
+			fmt.Fprintf(stdout, " [!] %s\n", rabbit.FirstLine(err.Error()))
 		}
 		if (attempt+1)%len(urls) == 0 { // a pause after each round of the list: no tight loop of dials
 			select {

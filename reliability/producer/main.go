@@ -167,9 +167,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		case time.Since(p.last) > *giveUp:
 			return p.failed(fmt.Sprintf("no broker confirmed anything for %s (last error: %v)", *giveUp, err))
 		case p.connected:
-			fmt.Fprintf(stdout, " [!] Left %s: %v\n", rabbit.Redact(url), err)
+			fmt.Fprintf(stdout, " [!] Left %s: %s\n", rabbit.Redact(url), rabbit.FirstLine(err.Error()))
 		default:
-			fmt.Fprintf(stdout, " [!] %v\n", err)
+			fmt.Fprintf(stdout, " [!] %s\n", rabbit.FirstLine(err.Error()))
 		}
 		// After a round of the list without a confirm, a pause: no tight loop of dials.
 		if err != nil && (attempt+1)%len(urls) == 0 && p.confirmed == before {
