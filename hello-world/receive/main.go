@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Ask the broker to push the queue's messages to us. With auto-ack it forgets each message as soon as
 	// it has sent it: one we have not printed yet when we stop is lost (Work Queues acknowledges instead).
-	c := rabbit.NewConsumer(conn, ch, q.Name)
+	c := rabbit.NewConsumer(conn, ch, q.Name).AutoAck()
 	msgs, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer tag: the library makes one up
