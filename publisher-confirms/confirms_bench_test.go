@@ -18,8 +18,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
+	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 // The benchmarks run the programs as they are shipped: built without the race detector (the binaries of
@@ -181,7 +181,7 @@ func benchQueue(b *testing.B, ch *amqp.Channel, name string, maxLen int) {
 func publishNoConfirm(b *testing.B, queue string, count int) measured {
 	b.Helper()
 	client0, broker0 := selfCPU(b), brokerCPU(b)
-	conn, err := broker.Dial("publisher-confirms/bench-baseline")
+	conn, err := rabbit.Dial("publisher-confirms/bench-baseline")
 	ch := openChannel(b, conn, err)
 	defer conn.Close()
 	ctx := context.Background()
@@ -242,7 +242,7 @@ func (c *corkedConn) uncork() error {
 func batchSettle(b *testing.B, queue string, size, batches int) time.Duration {
 	b.Helper()
 	var cc *corkedConn
-	conn, err := amqp.DialConfig(broker.URL(), amqp.Config{Dial: func(network, addr string) (net.Conn, error) {
+	conn, err := amqp.DialConfig(rabbit.URL(), amqp.Config{Dial: func(network, addr string) (net.Conn, error) {
 		c, err := net.DialTimeout(network, addr, 10*time.Second)
 		if err != nil {
 			return nil, err
