@@ -58,8 +58,7 @@ func TestGuidesCompile(t *testing.T) {
 // whole programs, which import rabbit), and one of each problem: a program that needs a file the guide
 // does not show (broken), a program importing rabbit in a guide that does not link to its page
 // (nolink), a program importing another internal package (internalimport), one that builds but fails go
-// vet (vetfail). Its rabbit/rabbit.go is a stand-in for the repository's. TRANSITION, the old form (see
-// HelperFile): legacy shows internal/paste/broker/broker.go (a stand-in too), nohelper does not.
+// vet (vetfail). Its rabbit/rabbit.go is a stand-in for the repository's.
 const fixtureRoot = "testdata/paste"
 
 // TestPasteFixtures checks each fixture guide; the fixtures' code blocks are in sync with their source.
@@ -77,12 +76,9 @@ func TestPasteFixtures(t *testing.T) {
 		want  []string // in the one error, in order; none for a guide that builds
 	}{
 		{"tut/README.md", nil},
-		{"legacy/README.md", nil},
 		{"broken/README.md", []string{"broken/README.md: the pasted code fails `go build ./...`", "broken/prog/main.go:6:2 [broken/README.md:10]: undefined: report"}},
 		{"nolink/README.md", []string{"nolink/README.md:12: tut/receive/main.go imports github.com/rabbitmq-tutorials-go/tutorials/rabbit",
 			"does not link to its page", "](../rabbit/README.md"}},
-		{"nohelper/README.md", []string{"nohelper/README.md:12: legacy/prog/main.go imports github.com/rabbitmq-tutorials-go/tutorials/internal/broker",
-			"import github.com/rabbitmq-tutorials-go/tutorials/rabbit and link to rabbit/README.md"}},
 		{"internalimport/README.md", []string{"internalimport/README.md:11: internalimport/prog/main.go imports github.com/rabbitmq-tutorials-go/tutorials/internal/e2e",
 			"not pasteable"}},
 		{"vetfail/README.md", []string{"the pasted code fails `go vet ./...`", "vetfail/prog/main.go:7:14 [vetfail/README.md:11]", "%d"}},
@@ -116,11 +112,10 @@ func TestPasteFixtures(t *testing.T) {
 
 // TestPastedFiles: a pasted program is the guide's code blocks of it, one after the other, as shown (so
 // the whole file, dedented; the excerpts are not pasted); rabbit's import is rewritten, and the helper
-// is copied as rabbit/rabbit.go. TRANSITION: the old form's stand-in goes to broker/broker.go.
+// is copied as rabbit/rabbit.go.
 func TestPastedFiles(t *testing.T) {
 	for guide, want := range map[string]map[string]string{ // pasted path: the file it is
-		"tut/README.md":    {"rabbit/rabbit.go": RabbitFile, "tut/receive/main.go": "tut/receive/main.go", "tut/send/main.go": "tut/send/main.go"},
-		"legacy/README.md": {"broker/broker.go": HelperFile, "legacy/prog/main.go": "legacy/prog/main.go"},
+		"tut/README.md": {"rabbit/rabbit.go": RabbitFile, "tut/receive/main.go": "tut/receive/main.go", "tut/send/main.go": "tut/send/main.go"},
 	} {
 		p, errs := Paste(fixtureRoot, guide)
 		if len(errs) != 0 {
@@ -135,8 +130,7 @@ func TestPastedFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := strings.NewReplacer(`"github.com/rabbitmq-tutorials-go/tutorials/internal/broker"`, `"example.com/tutorial/broker"`,
-				`"github.com/rabbitmq-tutorials-go/tutorials/rabbit"`, `"example.com/tutorial/rabbit"`).Replace(string(b))
+			w := strings.ReplaceAll(string(b), `"github.com/rabbitmq-tutorials-go/tutorials/rabbit"`, `"example.com/tutorial/rabbit"`)
 			if trimLines(files[path]) != trimLines(w) {
 				t.Errorf("%s: %s pasted:\n%s\nwant (leading tabs and blank lines aside):\n%s", guide, path, files[path], w)
 			}

@@ -36,16 +36,6 @@ const (
 	// rabbitImport is the helper's import path, relative to this repository's module path and to
 	// PasteModule.
 	rabbitImport = "/rabbit"
-
-	// TRANSITION, the old form: a guide whose programs import internal/broker shows HelperFile, a plain
-	// amqp091-go stand-in for it, once in full; it is pasted as broker/broker.go. Once every guide links
-	// to RabbitPage instead (grep -l internal/paste/broker */README*.md prints nothing), delete
-	// HelperFile, helperPasted, helperImport and sharedHelper, their cases in Paste and pastedPath, and
-	// the fixtures testdata/paste/{legacy,nohelper,internal/paste}.
-	HelperFile   = "internal/paste/broker/broker.go"
-	helperPasted = "broker/broker.go"
-	helperImport = PasteModule + "/broker"
-	sharedHelper = "/internal/broker"
 )
 
 var (
@@ -117,9 +107,6 @@ func Paste(root, guide string) (*Pasted, []error) {
 	for _, file := range order {
 		f := files[file]
 		p.Files = append(p.Files, f)
-		if file == HelperFile {
-			continue
-		}
 		for _, imp := range imports(f) {
 			quote := func(path string) { // rewrites the import to path
 				f.Lines[imp.line] = strings.Replace(f.Lines[imp.line], strconv.Quote(imp.path), strconv.Quote(path), 1)
@@ -132,12 +119,6 @@ func Paste(root, guide string) (*Pasted, []error) {
 						guide, f.From[imp.line], file, imp.path, link))
 				}
 				needRabbit = true
-			case imp.path == modPath+sharedHelper: // TRANSITION: the old form
-				quote(helperImport)
-				if files[HelperFile] == nil {
-					errs = append(errs, fmt.Errorf("%s:%d: %s imports %s, which a reader cannot import: import %s and link to %s",
-						guide, f.From[imp.line], file, imp.path, modPath+rabbitImport, page))
-				}
 			case imp.path == modPath || strings.HasPrefix(imp.path, modPath+"/"):
 				errs = append(errs, fmt.Errorf("%s:%d: %s imports %s, a package of this repository that a reader cannot import: not pasteable (only %s is, from its page)",
 					guide, f.From[imp.line], file, imp.path, modPath+rabbitImport))
@@ -156,11 +137,8 @@ func Paste(root, guide string) (*Pasted, []error) {
 }
 
 // pastedPath returns where a quoted file goes in the pasted module, and false for a file that is not
-// part of it (a test, the helper, a file under internal/ other than HelperFile, anything but Go).
+// part of it (a test, the helper, a file under internal/, anything but Go).
 func pastedPath(file string) (string, bool) {
-	if file == HelperFile {
-		return helperPasted, true
-	}
 	if !strings.HasSuffix(file, ".go") || strings.HasSuffix(file, "_test.go") || file == RabbitFile ||
 		strings.HasPrefix(file, "internal/") || !strings.Contains(file, "/") {
 		return "", false
