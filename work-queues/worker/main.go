@@ -1,6 +1,5 @@
-// Command worker does the tasks in "task_queue", one at a time: the consumer of the RabbitMQ
-// tutorials' "Work Queues". Usage: go run ./work-queues/worker [-prefetch 1] [-dot 1s] [-grace 20s].
-// Ctrl+C hands the task in progress back; SIGTERM lets it finish within -grace; a second signal ends it.
+// Command worker does the tasks in "task_queue" one at a time, the consumer of the RabbitMQ tutorial
+// "Work Queues". Usage: go run ./work-queues/worker [-prefetch 1] [-dot 1s] [-grace 20s]
 package main
 
 import (
@@ -13,9 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func main() { rabbit.Main("worker", run) }
@@ -27,9 +25,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	grace := flags.Duration("grace", 20*time.Second, "after SIGTERM, how long the task in progress may take (at most 1h)")
 	if err := rabbit.Parse(flags, args, stdout, "worker [-prefetch 1] [-dot 1s] [-grace 20s]"); err != nil {
 		return err
-	} else if flags.NArg() > 0 {
-		return fmt.Errorf("worker takes no arguments (got %q)", flags.Args())
-	} else if err := errors.Join(rabbit.Within("prefetch", *prefetch, 1, 65535),
+	} else if err := errors.Join(rabbit.NoArgs(flags), rabbit.Within("prefetch", *prefetch, 1, 65535),
 		rabbit.Within("dot", *dot, 0, time.Hour), rabbit.Within("grace", *grace, 0, time.Hour)); err != nil {
 		return err
 	}
@@ -66,10 +62,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("set prefetch count: %w", err)
 	}
 
-	// Consume with auto-ack off: the broker keeps each task until we acknowledge it, and gives it to
-	// another worker if this one dies first. stopped fires when the broker ends our consumer.
+	// Consume with auto-ack off: the broker keeps each task until we acknowledge it.
 	consumer := rabbit.NewConsumer(conn, ch, q.Name)
-	stopped := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
 		q.Name,   // queue
 		"worker", // consumer tag
@@ -84,15 +78,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, " [*] Waiting for messages. To exit press CTRL+C")
 
-	// A signal: ask for no more tasks (a no-wait cancel, which ends the loop below once the deliveries
-	// on their way are in), and cut the task in progress short: at once on Ctrl+C, -grace after SIGTERM.
+	// A signal cancels our consumer, and cuts the task short: at once on Ctrl+C, -grace after SIGTERM.
 	hurry, cancel := context.WithCancel(context.Background())
 	context.AfterFunc(ctx, func() {
-		wait := *grace
 		if ch.Cancel("worker", true) != nil || rabbit.Signal(ctx) != syscall.SIGTERM {
-			wait = 0 // Ctrl+C, or the channel is closed (which ends the loop too)
+			cancel() // at once: Ctrl+C, or the channel is closed (which ends the loop too)
 		}
-		time.AfterFunc(wait, cancel)
+		time.AfterFunc(*grace, cancel) // SIGTERM: the task in progress has -grace to finish
 	})
 
 	for d := range msgs {
@@ -104,22 +96,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// Fake the work: a -dot for each dot in the task, unless the task is cut short.
 		select {
 		case <-time.After(time.Duration(bytes.Count(d.Body, []byte("."))) * *dot):
-		case <-hurry.Done():
-			// Hand the task back to the queue, unfinished, for another worker.
+		case <-hurry.Done(): // hand the task back to the queue, unfinished, for another worker
 			if err := d.Nack(false, true); err != nil { // multiple: this task only; requeue: yes
-
 				return fmt.Errorf("hand the task back: %w", err)
 			}
 			fmt.Fprintln(stdout, " [x] Interrupted, task requeued")
 			continue
-		case <-stopped:
+		case <-consumer.Done(): // the broker ended our consumer, or the channel closed
 			return consumer.Ended()
 		}
 		fmt.Fprintln(stdout, " [x] Done")
 
 		// Acknowledge only now that the work is done: the broker deletes the task.
 		if err := d.Ack(false); err != nil { // multiple: this task only
-
 			return fmt.Errorf("acknowledge task: %w", err)
 		}
 	}
