@@ -21,8 +21,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("receive", flag.ContinueOnError)
 	if err := rabbit.Parse(flags, args, stdout, `receive (prints the messages of the queue "hello" until Ctrl+C)`); err != nil {
 		return err
-	} else if flags.NArg() > 0 {
-		return fmt.Errorf("receive takes no arguments (got %q)", flags.Args())
+	} else if err := rabbit.NoArgs(flags); err != nil {
+		return err
 	}
 
 	// Connect and open a channel, as send does.

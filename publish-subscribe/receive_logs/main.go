@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,11 +25,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := rabbit.Parse(flags, args, stdout, "receive_logs [-prefetch 100]"); err != nil {
 		return err
 	}
-	if err := rabbit.Within("prefetch", *prefetch, 1, 65535); err != nil {
+	if err := errors.Join(rabbit.Within("prefetch", *prefetch, 1, 65535), rabbit.NoArgs(flags)); err != nil {
 		return err
-	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("receive_logs takes no arguments (got %q)", flags.Args())
 	}
 
 	conn, err := rabbit.Dial("publish-subscribe/receive_logs")

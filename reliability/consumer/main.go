@@ -150,9 +150,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	giveUp := flags.Duration("give-up", 2*time.Minute, "how long to go on trying when no broker answers (at most 24h)")
 	if err := rabbit.Parse(flags, args, stdout, "consumer [-work 100ms] [-prefetch 1] [-fail TASK] [-give-up 2m]"); err != nil {
 		return err
-	} else if flags.NArg() > 0 {
-		return fmt.Errorf("consumer takes no arguments (got %q)", flags.Args())
-	} else if err := errors.Join(rabbit.Within("work", *work, 0, time.Hour), rabbit.Within("prefetch", *prefetch, 1, 1000),
+	} else if err := errors.Join(rabbit.NoArgs(flags), rabbit.Within("work", *work, 0, time.Hour), rabbit.Within("prefetch", *prefetch, 1, 1000),
 		rabbit.Within("give-up", *giveUp, time.Millisecond, 24*time.Hour)); err != nil {
 		return err
 	}

@@ -137,9 +137,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	giveUp := flags.Duration("give-up", 2*time.Minute, "how long to go on trying when no broker confirms anything (at most 24h)")
 	if err := rabbit.Parse(flags, args, stdout, "producer [-count 1000] [-window 100] [-rate 0] [-timeout 30s] [-give-up 2m]"); err != nil {
 		return err
-	} else if flags.NArg() > 0 {
-		return fmt.Errorf("producer takes no arguments (got %q)", flags.Args())
-	} else if err := errors.Join(rabbit.Within("count", *count, 1, 10_000_000), rabbit.Within("window", *window, 1, 10_000),
+	} else if err := errors.Join(rabbit.NoArgs(flags), rabbit.Within("count", *count, 1, 10_000_000), rabbit.Within("window", *window, 1, 10_000),
 		rabbit.Within("rate", *rate, 0, 1_000_000), rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour),
 		rabbit.Within("give-up", *giveUp, time.Millisecond, 24*time.Hour)); err != nil {
 		return err

@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("declare the callback queue: %w", err)
 	}
-	consumer := rabbit.NewConsumer(conn, ch, q.Name)
+	consumer := rabbit.NewConsumer(conn, ch, q.Name).AutoAck()
 	replies, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer
