@@ -351,20 +351,34 @@ func BenchmarkStrategies(b *testing.B) {
 		benchQueue(b, ch, queue, benchCount)
 		return f()
 	}
+	round := 0
 	for b.Loop() {
-		// The limit runs before and after the rest; their mean is the reference. Programs and floors
-		// alternate, so that a change of load hits both.
+		// The limit runs before and after the rest; their mean is the reference. Each program and its
+		// floor run one after the other, the program first in even rounds and the floor first in odd
+		// ones, so that neither always follows the same run (a purge, the limit's burst).
+		round++
+		pair := func(program, floor func() measured) (measured, measured) {
+			if round%2 == 1 {
+				f := run(floor)
+				return run(program), f
+			}
+			p := run(program)
+			return p, run(floor)
+		}
 		base1 := run(func() measured { return publishNoConfirm(b, queue, benchCount) })
-		async := run(func() measured { return runProgram(b, "publish-async", "-count", count, "-queue", queue) })
-		asyncFloor := run(func() measured { return floorAsync(b, queue, benchCount) })
-		batches := run(func() measured { return runProgram(b, "publish-batches", "-count", count, "-queue", queue) })
-		batchesFloor := run(func() measured { return floorBatches(b, queue, benchCount, 100) })
+		async, asyncFloor := pair(
+			func() measured { return runProgram(b, "publish-async", "-count", count, "-queue", queue) },
+			func() measured { return floorAsync(b, queue, benchCount) })
+		batches, batchesFloor := pair(
+			func() measured { return runProgram(b, "publish-batches", "-count", count, "-queue", queue) },
+			func() measured { return floorBatches(b, queue, benchCount, 100) })
 		base2 := run(func() measured { return publishNoConfirm(b, queue, benchCount) })
 		settle := batchSettle(b, queue, 100, 200)
-		indiv := run(func() measured {
-			return runProgram(b, "publish-individually", "-count", strconv.Itoa(individuallyCount), "-queue", queue)
-		})
-		indivFloor := run(func() measured { return floorIndividually(b, queue, individuallyCount) })
+		indiv, indivFloor := pair(
+			func() measured {
+				return runProgram(b, "publish-individually", "-count", strconv.Itoa(individuallyCount), "-queue", queue)
+			},
+			func() measured { return floorIndividually(b, queue, individuallyCount) })
 		rtt := roundTrip(b, ch, queue)
 
 		base := perSecond(benchCount, (base1.elapsed+base2.elapsed)/2)
