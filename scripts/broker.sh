@@ -340,8 +340,12 @@ release_root() {
 		return 0
 	fi
 	if root_procs | grep -q ' epmd$'; then
-		# epmd refuses -kill while a node is registered with it.
-		chroot "$BROKER_ROOT" /usr/bin/env -i ERL_EPMD_PORT=$epmd_port /usr/bin/epmd -kill >/dev/null 2>&1 || true
+		# epmd refuses -kill while a node is registered with it, and a node that just stopped may still be
+		# for a moment: try for a few seconds.
+		for _ in $(seq 20); do
+			chroot "$BROKER_ROOT" /usr/bin/env -i ERL_EPMD_PORT=$epmd_port /usr/bin/epmd -kill >/dev/null 2>&1 && break
+			sleep 0.25
+		done
 	fi
 	local rec m
 	rec=$(mounts_file)
