@@ -13,9 +13,9 @@ import (
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
-// publisher dials url, opens a channel in confirm mode, and declares a server-named exclusive queue
-// (gone with the connection) whose name it returns.
-func publisher(t *testing.T, url string) (*amqp.Connection, *amqp.Channel, *rabbit.Publisher, string) {
+// exclusiveQueue dials url (closed when the test ends), opens a channel and declares a server-named
+// exclusive queue (gone with the connection), whose name it returns.
+func exclusiveQueue(t *testing.T, url string) (*amqp.Connection, *amqp.Channel, string) {
 	t.Helper()
 	conn, err := rabbit.DialURL(url, "rabbit-test-"+t.Name())
 	if err != nil {
@@ -30,10 +30,17 @@ func publisher(t *testing.T, url string) (*amqp.Connection, *amqp.Channel, *rabb
 	if err != nil {
 		t.Fatal(err)
 	}
+	return conn, ch, q.Name
+}
+
+// publisher is exclusiveQueue with the channel in confirm mode and a Publisher on it.
+func publisher(t *testing.T, url string) (*amqp.Connection, *amqp.Channel, *rabbit.Publisher, string) {
+	t.Helper()
+	conn, ch, queue := exclusiveQueue(t, url)
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
-	return conn, ch, rabbit.NewPublisher(conn, ch), q.Name
+	return conn, ch, rabbit.NewPublisher(conn, ch), queue
 }
 
 func publish(t *testing.T, ch *amqp.Channel, exchange, key, id string) *amqp.DeferredConfirmation {

@@ -15,25 +15,13 @@ import (
 // channel, the Consumer, its deliveries and the queue's name.
 func consumer(t *testing.T, url string) (*amqp.Connection, *amqp.Channel, *rabbit.Consumer, <-chan amqp.Delivery, string) {
 	t.Helper()
-	conn, err := rabbit.DialURL(url, "rabbit-test-"+t.Name())
+	conn, ch, queue := exclusiveQueue(t, url)
+	c := rabbit.NewConsumer(conn, ch, queue)
+	msgs, err := ch.Consume(queue, "", false, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := ch.QueueDeclare("", false, false, true, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := rabbit.NewConsumer(conn, ch, q.Name)
-	msgs, err := ch.Consume(q.Name, "", false, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return conn, ch, c, msgs, q.Name
+	return conn, ch, c, msgs, queue
 }
 
 // ended waits for the deliveries to end and checks what Ended says, twice (the same both times).
@@ -103,28 +91,16 @@ func done(t *testing.T, c *rabbit.Consumer) {
 // Done stays open while the consumer runs, and when the program cancels the consumer itself: that
 // ending is the program's own.
 func TestDoneOpenUntilEnded(t *testing.T) {
-	conn, err := rabbit.DialURL(rabbit.URL(), "rabbit-test-"+t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := ch.QueueDeclare("", false, false, true, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := rabbit.NewConsumer(conn, ch, q.Name)
-	msgs, err := ch.Consume(q.Name, "own", false, false, false, false, nil)
+	conn, ch, queue := exclusiveQueue(t, rabbit.URL())
+	c := rabbit.NewConsumer(conn, ch, queue)
+	msgs, err := ch.Consume(queue, "own", false, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	open := func(when string) {
 		t.Helper()
 		// A round trip on the channel first: a notification would have come before its answer.
-		if _, err := ch.QueueDeclarePassive(q.Name, false, false, true, false, nil); err != nil {
+		if _, err := ch.QueueDeclarePassive(queue, false, false, true, false, nil); err != nil {
 			t.Fatal(err)
 		}
 		select {
