@@ -31,17 +31,7 @@ func TestGuideOutput(t *testing.T) {
 	w.WaitLine(" [x] Done")
 	send(t, q, "poison")
 	w.WaitLine(" [!] Failed on delivery 5 of 5")
-	ch := e2e.Channel(t)
-	var d amqp.Delivery
-	e2e.WaitFor(t, "the task in "+q+".dead", func() bool {
-		var ok bool
-		var err error
-		d, ok, err = ch.Get(q+".dead", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	})
+	d := deadTask(t, q)
 	if err := d.Nack(false, true); err != nil { // leave it there for move_dead
 		t.Fatal(err)
 	}

@@ -161,17 +161,7 @@ func TestPoisonDeadLettered(t *testing.T) {
 	} else {
 		w.WaitLine(" [!] Failed on delivery 5 of 5: parked in " + q + ".dead")
 	}
-	ch := e2e.Channel(t)
-	var d amqp.Delivery
-	e2e.WaitFor(t, "the task in "+q+".dead", func() bool {
-		var ok bool
-		var err error
-		d, ok, err = ch.Get(q+".dead", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	})
+	d := deadTask(t, q)
 	stop(t, w)
 	if got := len(received(w)); got != limit+1 {
 		t.Errorf("%d deliveries, want %d:\n%s", got, limit+1, w.Stdout())
@@ -317,4 +307,22 @@ func TestWorkerFirst(t *testing.T) {
 		}
 		ch = e2e.Channel(t) // a failed passive declare closes the channel
 	}
+}
+
+// deadTask waits for a task in q's dead-letter queue and takes it, unacknowledged, on a channel of the
+// test's own: the test settles it.
+func deadTask(t *testing.T, q string) amqp.Delivery {
+	t.Helper()
+	ch := e2e.Channel(t)
+	var d amqp.Delivery
+	e2e.WaitFor(t, "the task in "+q+".dead", func() bool {
+		var ok bool
+		var err error
+		d, ok, err = ch.Get(q+".dead", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	})
+	return d
 }

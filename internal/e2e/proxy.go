@@ -41,17 +41,23 @@ type proxyConn struct {
 	wasBlocked     bool       // sent connection.blocked (guarded by Proxy.mu)
 }
 
-// NewProxy starts a proxy to the broker at AMQP_URL, closed when the test ends.
-func NewProxy(t testing.TB) *Proxy {
+// brokerAddr is the host:port of the broker at AMQP_URL (port 5672 when the URL names none).
+func brokerAddr(t testing.TB) string {
 	t.Helper()
 	u, err := url.Parse(rabbit.URL())
 	if err != nil {
 		t.Fatalf("AMQP_URL: %v", err)
 	}
-	upstream := u.Host
 	if u.Port() == "" {
-		upstream = net.JoinHostPort(u.Hostname(), "5672")
+		return net.JoinHostPort(u.Hostname(), "5672")
 	}
+	return u.Host
+}
+
+// NewProxy starts a proxy to the broker at AMQP_URL, closed when the test ends.
+func NewProxy(t testing.TB) *Proxy {
+	t.Helper()
+	upstream := brokerAddr(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

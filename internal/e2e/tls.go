@@ -17,8 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 // CA is a certificate authority a test makes for itself, so that the TLS tests run against any broker:
@@ -149,14 +147,7 @@ type TLSProxy struct {
 // NewTLSProxy starts a TLS proxy on 127.0.0.1 that presents cert, closed when the test ends.
 func NewTLSProxy(t testing.TB, cert tls.Certificate) *TLSProxy {
 	t.Helper()
-	u, err := url.Parse(rabbit.URL())
-	if err != nil {
-		t.Fatalf("AMQP_URL: %v", err)
-	}
-	upstream := u.Host
-	if u.Port() == "" {
-		upstream = net.JoinHostPort(u.Hostname(), "5672")
-	}
+	upstream := brokerAddr(t)
 	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
