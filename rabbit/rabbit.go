@@ -700,6 +700,11 @@ func (p *Publisher) Confirmed(dc *amqp.DeferredConfirmation, messageID string) e
 		}
 		return p.closedOr(Nacked)
 	}
+	return p.returnError(messageID)
+}
+
+// returnError is Returned for an acked message as a ConfirmError, or nil.
+func (p *Publisher) returnError(messageID string) error {
 	if r, ok := p.Returned(messageID); ok {
 		return &ConfirmError{Outcome: Returned, Reason: fmt.Sprintf("%d %s", r.ReplyCode, r.ReplyText)}
 	}
@@ -710,17 +715,23 @@ func (p *Publisher) Confirmed(dc *amqp.DeferredConfirmation, messageID string) e
 func (p *Publisher) closedOr(outcome Outcome) error {
 	select {
 	case reason, ok := <-p.closed:
-		why := "closed"
-		if ok && reason != nil {
-			why = FirstLine(reason.Reason)
-		}
-		if p.conn.IsClosed() {
-			return &ConfirmError{Outcome: ConnectionLost, Reason: why}
-		}
-		return &ConfirmError{Outcome: ChannelClosed, Reason: why}
+		return p.closeError(reason, ok)
 	default:
 		return &ConfirmError{Outcome: outcome}
 	}
+}
+
+// closeError is a close notification (ok false: closed without a reason) as a ConfirmError: the
+// connection lost, or the channel closed by the broker.
+func (p *Publisher) closeError(reason *amqp.Error, ok bool) *ConfirmError {
+	why := "closed"
+	if ok && reason != nil {
+		why = FirstLine(reason.Reason)
+	}
+	if p.conn.IsClosed() {
+		return &ConfirmError{Outcome: ConnectionLost, Reason: why}
+	}
+	return &ConfirmError{Outcome: ChannelClosed, Reason: why}
 }
 
 // Why is what ended the wait, without what it means for the message: "the broker is blocking
@@ -788,10 +799,7 @@ func (p *Publisher) Settled(c amqp.Confirmation, messageID string) error {
 	if !c.Ack {
 		return &ConfirmError{Outcome: Nacked}
 	}
-	if r, ok := p.Returned(messageID); ok {
-		return &ConfirmError{Outcome: Returned, Reason: fmt.Sprintf("%d %s", r.ReplyCode, r.ReplyText)}
-	}
-	return nil
+	return p.returnError(messageID)
 }
 
 // PublishError says why a publish call failed with err: Interrupted when ctx is done, ChannelClosed or
@@ -803,14 +811,7 @@ func (p *Publisher) PublishError(ctx context.Context, err error) error {
 	// The library marks the channel closed a moment before it hands the reason to NotifyClose.
 	select {
 	case reason, ok := <-p.closed:
-		why := "closed"
-		if ok && reason != nil {
-			why = FirstLine(reason.Reason)
-		}
-		if p.conn.IsClosed() {
-			return &ConfirmError{Outcome: ConnectionLost, Reason: why}
-		}
-		return &ConfirmError{Outcome: ChannelClosed, Reason: why}
+		return p.closeError(reason, ok)
 	case <-time.After(time.Second):
 		return fmt.Errorf("publish: %w", err)
 	}
