@@ -8,7 +8,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -16,19 +15,13 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+var timeout = flag.Duration("timeout", 5*time.Second, "how long to wait for the broker's confirm")
+
 func main() { rabbit.Main("send", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("send", flag.ContinueOnError)
-	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker's confirm")
-	if err := rabbit.Parse(flags, args, stdout, "send [-timeout 5s] [message words...]"); err != nil {
-		return err
-	} else if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
-		return err
-	}
-
+func run(ctx context.Context) error {
 	// Connect to the broker: AMQP_URL, or the guest user on localhost.
-	conn, err := rabbit.Dial("hello-world/send")
+	conn, err := rabbit.Dial(rabbit.URL(), "hello-world/send")
 	if err != nil {
 		return err
 	}
@@ -53,14 +46,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return rabbit.DeclareError("queue", "hello", err)
 	}
 
-	// Publish in confirm mode to the default exchange (""), which routes to the queue the key names.
+	// Publish in confirm mode, and listen for what can keep the ack from meaning "in the queue": a
+	// return (no queue took the message), the channel's close, the broker blocking publishers.
 	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	p := rabbit.NewPublisher(conn, ch)
-	body := cmp.Or(strings.Join(flags.Args(), " "), "Hello World!")
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
+	body := cmp.Or(strings.Join(flag.Args(), " "), "Hello World!")
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
-		"",     // exchange
+		"",     // exchange: the default exchange routes by queue name
 		q.Name, // routing key
 		true,   // mandatory: if no queue takes it, return it to us
 		false,  // immediate
@@ -69,10 +65,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("publish: %w", err)
 	}
 
-	// Wait for the broker's confirm: only an ack for a message not returned means it is in the queue.
-	if err := p.Wait(ctx, dc, "", *timeout); err != nil {
-		return err
+	// Wait at most -timeout for the confirm: only an ack for a message not returned means the queue has it.
+	wait, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if acked, err := dc.WaitContext(wait); !acked {
+		return rabbit.Unconfirmed(err, *timeout, closed, blocked)
+	} else if len(returns) > 0 {
+		return fmt.Errorf("no queue took the message (%s)", (<-returns).ReplyText)
 	}
-	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
+	fmt.Printf(" [x] Sent %s\n", body)
 	return rabbit.Close(conn)
 }

@@ -26,8 +26,31 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/guide"
-	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
+
+// URL is the broker the tests use: AMQP_URL, or the guest user on localhost, as the programs read it.
+func URL() string {
+	if u := os.Getenv("AMQP_URL"); u != "" {
+		return u
+	}
+	return "amqp://guest:guest@localhost:5672/"
+}
+
+// Redact is url without its password, for the tests' messages.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "the broker in AMQP_URL"
+	}
+	return u.Redacted()
+}
+
+// Dial connects to the broker with amqp091-go itself (not the code under test), named in the management UI.
+func Dial(name string) (*amqp.Connection, error) {
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName(name)
+	return amqp.DialConfig(URL(), amqp.Config{Properties: props, Dial: amqp.DefaultDial(10 * time.Second)})
+}
 
 // LineTimeout is how long WaitLine waits for a line before failing the test. It is generous: the
 // machines are shared and noisy, and a wait ends as soon as the line appears.
@@ -52,7 +75,7 @@ func brokerScript(args ...string) *exec.Cmd {
 // with the race detector, runs the tests, and cleans up. bins maps a program's last path element to its
 // binary.
 func Main(m *testing.M, programs ...string) (code int) {
-	conn, err := rabbit.Dial("e2e-check")
+	conn, err := Dial("e2e-check")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: no broker for the end-to-end tests: %v\n"+
 			"e2e: start one with `make broker` (or set AMQP_URL to a broker that runs)\n", err)
@@ -291,7 +314,7 @@ func CheckCleanError(t testing.TB, stderr string, code int, secrets ...string) {
 // holds. Both are closed when the test ends.
 func Channel(t testing.TB) *amqp.Channel {
 	t.Helper()
-	conn, err := rabbit.Dial("e2e-" + t.Name())
+	conn, err := Dial("e2e-" + t.Name())
 	if err != nil {
 		t.Fatalf("%v (start a broker with `make broker`)", err)
 	}
@@ -342,7 +365,7 @@ func FreshQueue(t testing.TB, queue string) {
 	case (q.Messages > 0 || q.Consumers > 0) && !OwnBroker():
 		t.Skipf("queue %q on %s holds %d messages and has %d consumers that these tests did not put there: "+
 			"leaving it alone (run the tests against a broker of their own: `make broker` on another port)",
-			queue, rabbit.Redact(rabbit.URL()), q.Messages, q.Consumers)
+			queue, Redact(URL()), q.Messages, q.Consumers)
 	default:
 		if _, err := Channel(t).QueueDelete(queue, false, false, false); err != nil {
 			t.Fatalf("delete queue %q: %v", queue, err)
@@ -362,10 +385,10 @@ func FreshExchange(t testing.TB, name, kind string) {
 	t.Helper()
 	if err := Channel(t).ExchangeDeclare(name, kind, false, false, false, false, nil); err != nil {
 		t.Skipf("exchange %q exists with other properties on %s, and these tests did not make it: leaving it alone (%v)",
-			name, rabbit.Redact(rabbit.URL()), err)
+			name, Redact(URL()), err)
 	}
 	if err := Channel(t).ExchangeDelete(name, true, false); err != nil {
-		t.Skipf("queues are bound to exchange %q on %s: leaving it alone (%v)", name, rabbit.Redact(rabbit.URL()), err)
+		t.Skipf("queues are bound to exchange %q on %s: leaving it alone (%v)", name, Redact(URL()), err)
 	}
 	cleanUp(t, fmt.Sprintf("delete exchange %q after the test", name), func(ch *amqp.Channel) error {
 		return ch.ExchangeDelete(name, true, false)
@@ -376,7 +399,7 @@ func FreshExchange(t testing.TB, name, kind string) {
 // then), failing the test with what when it cannot connect or do returns an error.
 func cleanUp(t testing.TB, what string, do func(ch *amqp.Channel) error) {
 	t.Cleanup(func() {
-		conn, err := rabbit.Dial("e2e-cleanup")
+		conn, err := Dial("e2e-cleanup")
 		if err != nil {
 			t.Errorf("%s: %v", what, err)
 			return
@@ -422,7 +445,7 @@ func Broker(t testing.TB, command string) {
 	t.Helper()
 	if !OwnBroker() {
 		t.Skipf("the broker at %s was not started by scripts/broker.sh, so this test cannot stop it; "+
-			"run the tests with `make test` on a machine with no broker running", rabbit.Redact(rabbit.URL()))
+			"run the tests with `make test` on a machine with no broker running", Redact(URL()))
 	}
 	if out, err := brokerScript(command).CombinedOutput(); err != nil {
 		t.Fatalf("scripts/broker.sh %s: %v\n%s", command, err, out)
@@ -433,7 +456,7 @@ func Broker(t testing.TB, command string) {
 // vhost, a broker that is down).
 func BrokerURL(t testing.TB, edit func(u *url.URL)) string {
 	t.Helper()
-	u, err := url.Parse(rabbit.URL())
+	u, err := url.Parse(URL())
 	if err != nil {
 		t.Fatalf("AMQP_URL: %v", err)
 	}
@@ -469,7 +492,7 @@ func PythonWithPika(t testing.TB) string {
 // OwnBroker reports whether scripts/broker.sh started the broker at AMQP_URL (it leaves an owner file
 // in .broker/<port>/): only then may a test stop it, or clear a tutorial queue that holds messages.
 func OwnBroker() bool {
-	u, err := url.Parse(rabbit.URL())
+	u, err := url.Parse(URL())
 	if err != nil {
 		return false
 	}

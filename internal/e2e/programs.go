@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"encoding/binary"
-	"io"
-	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -14,21 +10,23 @@ import (
 // The checks every tutorial's programs share (-h, bad command lines, bad AMQP_URLs), and a way to leave
 // a publisher waiting for its confirm. Used by the Publish/Subscribe, Routing and Topics tests.
 
-// CheckHelp checks that each program prints its usage on stdout for -h and for --help, and exits 0.
+// CheckHelp checks that each program prints its usage for -h and for --help, as Go's flag package
+// does (on stderr: "Usage of ..." and the flags), prints nothing on stdout, and exits 0.
 func CheckHelp(t *testing.T, programs ...string) {
 	t.Helper()
 	for _, prog := range programs {
 		for _, h := range []string{"-h", "--help"} {
 			out, errOut, code := Run(t, prog, nil, h)
-			if code != 0 || !strings.HasPrefix(out, "Usage: "+prog+" ") || errOut != "" {
+			if code != 0 || !strings.HasPrefix(errOut, "Usage of ") || out != "" {
 				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", prog, h, code, out, errOut)
 			}
 		}
 	}
 }
 
-// BadArgs is a command line a program refuses: it prints nothing on stdout and one line on stderr,
-// "program: ..." with Want in it, and exits non-zero.
+// BadArgs is a command line a program refuses: it prints nothing on stdout, exits non-zero, and says
+// what is wrong on the first line of stderr, with Want in it: "program: ..." from the program (one line,
+// exit 1), or the flag package's own line followed by the usage (exit 2), as every Go program does.
 type BadArgs struct {
 	Program string
 	Args    []string
@@ -40,8 +38,17 @@ func CheckBadArgs(t *testing.T, cases ...BadArgs) {
 	t.Helper()
 	for _, c := range cases {
 		out, errOut, code := Run(t, c.Program, nil, c.Args...)
-		CheckCleanError(t, errOut, code)
-		if !strings.HasPrefix(errOut, c.Program+": ") || !strings.Contains(errOut, c.Want) || out != "" {
+		first, rest, _ := strings.Cut(errOut, "\n")
+		switch {
+		case code == 2 && strings.HasPrefix(strings.TrimSpace(rest), "Usage of "): // the flag package's
+			CheckCleanError(t, first, code)
+		default:
+			CheckCleanError(t, errOut, code)
+			if code != 1 || !strings.HasPrefix(errOut, c.Program+": ") {
+				t.Errorf("%s %.40q: exit %d, stderr %q, want exit 1 and %q", c.Program, c.Args, code, errOut, c.Program+": ...")
+			}
+		}
+		if !strings.Contains(first, c.Want) || out != "" {
 			t.Errorf("%s %.40q: stdout %q, stderr %q, want %q", c.Program, c.Args, out, errOut, c.Want)
 		}
 	}
@@ -59,7 +66,7 @@ func CheckBadURLs(t *testing.T, programs []string, args ...string) {
 			u.Host = FreeAddr(t)
 		}), "connection refused"},
 		{"malformed url", "amqp://guest:" + secret + "@localhost:notaport/", "not a valid AMQP URL"},
-		{"not amqp", "http://guest:" + secret + "@localhost/", "must start with amqp://"},
+		{"not amqp", "http://guest:" + secret + "@localhost/", "not a valid AMQP URL"},
 		{"wrong password", BrokerURL(t, func(u *url.URL) { u.User = url.UserPassword(u.User.Username(), secret) }),
 			"wrong user name or password"},
 	}
@@ -76,67 +83,13 @@ func CheckBadURLs(t *testing.T, programs []string, args ...string) {
 	}
 }
 
-// StallAtConfirmSelect returns the environment entry that points a program at a relay in front of
-// proxy. The relay passes bytes unchanged both ways, and when the broker's confirm.select-ok comes, it
-// stalls proxy before passing that frame on: the program, now in confirm mode, publishes (what it sends
-// still reaches the broker), and what the broker sends next, its confirm first, is held. The program is
-// left waiting for its confirm, for proxy.Cut or proxy.Resume to end. Only the first connection's
-// confirm.select-ok stalls the proxy.
+// StallAtConfirmSelect arms proxy's StallAfterConfirmSelect and returns the environment entry that
+// points a program at proxy: the program is left waiting for its first confirm, for proxy.Cut or
+// proxy.Resume to end.
 func StallAtConfirmSelect(t testing.TB, proxy *Proxy) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	upstream, err := url.Parse(proxy.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	go func() {
-		for {
-			client, err := l.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", upstream.Host)
-			if err != nil {
-				_ = client.Close()
-				continue
-			}
-			t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
-			go func() {
-				_, _ = io.Copy(server, client)
-				_ = server.Close()
-			}()
-			go func() {
-				defer client.Close()
-				header := make([]byte, 7)
-				for {
-					if _, err := io.ReadFull(server, header); err != nil {
-						return
-					}
-					size := binary.BigEndian.Uint32(header[3:])
-					if size > 1<<27 {
-						return
-					}
-					rest := make([]byte, int(size)+1)
-					if _, err := io.ReadFull(server, rest); err != nil {
-						return
-					}
-					// A method frame of class 85 (confirm), method 11 (select-ok).
-					if header[0] == 1 && size >= 4 && binary.BigEndian.Uint16(rest) == 85 && binary.BigEndian.Uint16(rest[2:]) == 11 {
-						once.Do(proxy.Stall)
-					}
-					if _, err := client.Write(append(header, rest...)); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return []string{"AMQP_URL=" + BrokerURL(t, func(u *url.URL) { u.Host = l.Addr().String() })}
+	proxy.StallAfterConfirmSelect()
+	return proxy.Env()
 }
 
 // CheckLostAtConfirm cuts proxy's connections under p, a publisher left waiting for its confirm by
@@ -155,7 +108,7 @@ func CheckLostAtConfirm(t *testing.T, p *Proc, proxy *Proxy) {
 }
 
 // CheckConnectionLost cuts proxy's connections under p, a consumer waiting for messages, and checks
-// that it tells the end of its deliveries in rabbit.Consumer.Ended's words, the broker's reason in one
+// that it tells the end of its deliveries in rabbit.Ended's words, the broker's reason in one
 // line, and exits 1.
 func CheckConnectionLost(t *testing.T, p *Proc, proxy *Proxy) {
 	t.Helper()

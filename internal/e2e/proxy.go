@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"sync"
 	"testing"
-
-	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 // Proxy is a TCP proxy between the programs under test and the broker at AMQP_URL. It makes the faults
@@ -29,10 +27,12 @@ type Proxy struct {
 	cond    *sync.Cond
 	conns   map[*proxyConn]struct{}
 	stalled bool // broker → client held
-	blocked bool // a publish holds client → broker
-	reason  string
-	queues  []string
-	closed  bool
+	// stallAfterSelectOk: the next confirm.select-ok passed to a client stalls the proxy right after it.
+	stallAfterSelectOk bool
+	blocked            bool // a publish holds client → broker
+	reason             string
+	queues             []string
+	closed             bool
 }
 
 type proxyConn struct {
@@ -44,7 +44,7 @@ type proxyConn struct {
 // brokerAddr is the host:port of the broker at AMQP_URL (port 5672 when the URL names none).
 func brokerAddr(t testing.TB) string {
 	t.Helper()
-	u, err := url.Parse(rabbit.URL())
+	u, err := url.Parse(URL())
 	if err != nil {
 		t.Fatalf("AMQP_URL: %v", err)
 	}
@@ -93,6 +93,11 @@ func (p *Proxy) Cut() {
 // Stall stops passing what the broker sends (confirms, deliveries, close-ok, heartbeats) until Resume:
 // the programs see a broker that has stopped answering. What they send still reaches the broker.
 func (p *Proxy) Stall() { p.set(func() { p.stalled = true }) }
+
+// StallAfterConfirmSelect makes the next confirm.select-ok the broker sends stall the proxy right after
+// it is passed on: the program, now in confirm mode, publishes (what it sends still reaches the broker),
+// and what the broker sends next, its confirm first, is held until Cut or Resume.
+func (p *Proxy) StallAfterConfirmSelect() { p.set(func() { p.stallAfterSelectOk = true }) }
 
 // Block plays RabbitMQ under a memory or disk alarm, until Resume: connections open and declare as
 // usual, but the first publish on each is held (never reaches the broker), the client gets
@@ -282,6 +287,13 @@ func (p *Proxy) serverToClient(c *proxyConn) {
 		c.wmu.Unlock()
 		if err != nil {
 			return
+		}
+		// A method frame of class 85 (confirm), method 11 (select-ok).
+		if header[0] == 1 && size >= 4 && binary.BigEndian.Uint16(rest) == 85 && binary.BigEndian.Uint16(rest[2:]) == 11 {
+			p.set(func() {
+				p.stalled = p.stalled || p.stallAfterSelectOk
+				p.stallAfterSelectOk = false
+			})
 		}
 	}
 }

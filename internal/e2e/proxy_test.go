@@ -6,15 +6,13 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-
-	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 // The proxy's faults, as amqp091-go sees them through a real broker: a block reaches NotifyBlocked, a
 // stall holds confirms back until Resume, a cut closes the connection, and declared queues are named.
 func TestProxy(t *testing.T) {
 	p := NewProxy(t)
-	conn, err := rabbit.DialURL(p.URL(), "proxy-test")
+	conn, err := amqp.Dial(p.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,5 +96,48 @@ func TestProxy(t *testing.T) {
 	}
 	if err := conn.Close(); !errors.Is(err, amqp.ErrClosed) {
 		t.Errorf("Close after a cut: %v, want ErrClosed", err)
+	}
+}
+
+// StallAfterConfirmSelect lets confirm.select-ok through, then holds the broker's side: the publish
+// reaches the queue, its confirm waits for Resume.
+func TestStallAfterConfirmSelect(t *testing.T) {
+	p := NewProxy(t)
+	conn, err := amqp.Dial(p.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare(UniqueName(t, "stall"), false, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { DeleteQueue(t, q.Name) })
+	p.StallAfterConfirmSelect()
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := ch.PublishWithDeferredConfirm("", q.Name, false, false, amqp.Publishing{Body: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, "the message in the queue", func() bool { n, _ := QueueCounts(t, q.Name); return n == 1 })
+	select {
+	case <-dc.Done():
+		t.Fatal("the confirm came through a stalled proxy")
+	case <-time.After(300 * time.Millisecond):
+	}
+	p.Resume()
+	select {
+	case <-dc.Done():
+		if !dc.Acked() {
+			t.Error("nacked after Resume")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no confirm after Resume")
 	}
 }
