@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -25,43 +24,38 @@ func TestMain(m *testing.M) {
 		rabbit.Main("prog", programs[prog])
 		return
 	}
-	conn, err := rabbit.Dial("rabbit-test-check")
+	conn, err := e2e.Dial("rabbit-test-check")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rabbit: no broker for the tests: %v\n"+
 			"rabbit: start one with `make broker` (or set AMQP_URL to a broker that runs)\n", err)
 		os.Exit(1)
 	}
-	_ = rabbit.Close(conn)
+	_ = conn.Close()
 	os.Exit(m.Run())
 }
 
-var programs = map[string]func(ctx context.Context, args []string, stdout io.Writer) error{
-	// waits: says when it is ready and which signal cancelled it, then never ends on its own.
-	"waits": func(ctx context.Context, args []string, stdout io.Writer) error {
-		fmt.Fprintln(stdout, "ready")
+// n is the "flags" program's flag: Main parses the command line with Go's flag package.
+var n = flag.Int("n", 1, "how many")
+
+var programs = map[string]func(ctx context.Context) error{
+	// waits: says when it is ready and when it was cancelled, then never ends on its own.
+	"waits": func(ctx context.Context) error {
+		fmt.Println("ready")
 		<-ctx.Done()
-		fmt.Fprintln(stdout, "cancelled by", rabbit.Signal(ctx))
+		fmt.Println("cancelled")
 		select {}
 	},
 	// stops: returns once cancelled.
-	"stops": func(ctx context.Context, args []string, stdout io.Writer) error {
-		fmt.Fprintln(stdout, "ready")
+	"stops": func(ctx context.Context) error {
+		fmt.Println("ready")
 		<-ctx.Done()
 		return nil
 	},
-	"fails": func(ctx context.Context, args []string, stdout io.Writer) error {
+	"fails": func(ctx context.Context) error {
 		return errors.New("connect to amqp://guest@localhost:5672: PRECONDITION_FAILED - first line\nsecond line")
 	},
-	"flags": func(ctx context.Context, args []string, stdout io.Writer) error {
-		flags := flag.NewFlagSet("prog", flag.ContinueOnError)
-		n := flags.Int("n", 1, "how many")
-		if err := rabbit.Parse(flags, args, stdout, "prog [-n N]"); err != nil {
-			return err
-		}
-		if err := rabbit.Within("n", *n, 1, 10); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "n =", *n)
+	"flags": func(ctx context.Context) error {
+		fmt.Println("n =", *n, flag.Args())
 		return nil
 	},
 }
@@ -133,7 +127,7 @@ func (p *proc) exit(t *testing.T) (stdout []string, code int) {
 	return stdout, p.cmd.ProcessState.ExitCode()
 }
 
-// The first signal cancels the context (run learns which); a second ends the program at once, 130 for
+// The first signal cancels the context; a second ends the program at once, 130 for
 // SIGINT, 143 for SIGTERM, also when it was started with SIGINT ignored.
 func TestMainSecondSignal(t *testing.T) {
 	for _, c := range []struct {
@@ -143,9 +137,9 @@ func TestMainSecondSignal(t *testing.T) {
 		said      string
 		code      int
 	}{
-		{"SIGINT", syscall.SIGINT, false, "cancelled by interrupt", 130},
-		{"SIGINT ignored at start", syscall.SIGINT, true, "cancelled by interrupt", 130},
-		{"SIGTERM", syscall.SIGTERM, false, "cancelled by terminated", 143},
+		{"SIGINT", syscall.SIGINT, false, "cancelled", 130},
+		{"SIGINT ignored at start", syscall.SIGINT, true, "cancelled", 130},
+		{"SIGTERM", syscall.SIGTERM, false, "cancelled", 143},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := start(t, "waits", c.ignoreINT)
@@ -174,42 +168,24 @@ func TestMainExits(t *testing.T) {
 		t.Errorf("an error: exit %d, stderr %q; want 1 and %q", code, p.stderr.String(), want)
 	}
 
+	// Main parses the flags as every Go program does: -h prints the usage on stderr and exits 0; a bad
+	// flag prints the flag package's error and the usage, and exits 2.
 	p = start(t, "flags", false, "-h")
-	out, code := p.exit(t)
-	if code != 0 || len(out) == 0 || out[0] != "Usage: prog [-n N]" || !strings.Contains(strings.Join(out, "\n"), "how many") {
-		t.Errorf("-h: exit %d, stdout %q; want 0 and the usage", code, out)
+	if out, code := p.exit(t); code != 0 || len(out) != 0 || !strings.HasPrefix(p.stderr.String(), "Usage of ") ||
+		!strings.Contains(p.stderr.String(), "how many") {
+		t.Errorf("-h: exit %d, stdout %q, stderr %q; want 0, nothing, and the usage", code, out, p.stderr.String())
 	}
-
 	for args, want := range map[string]string{
-		"-x":    "prog: flag provided but not defined: -x\n",
-		"-n 11": "prog: -n must be from 1 to 10 (got 11)\n",
-		"-n x":  `prog: invalid value "x" for flag -n: parse error` + "\n",
+		"-x":   "flag provided but not defined: -x\n",
+		"-n x": `invalid value "x" for flag -n: parse error` + "\n",
 	} {
 		p = start(t, "flags", false, strings.Fields(args)...)
-		if _, code := p.exit(t); code != 1 || p.stderr.String() != want {
-			t.Errorf("%s: exit %d, stderr %q; want 1 and %q", args, code, p.stderr.String(), want)
+		if _, code := p.exit(t); code != 2 || !strings.HasPrefix(p.stderr.String(), want+"Usage of ") {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %q, then the usage", args, code, p.stderr.String(), want)
 		}
 	}
-	p = start(t, "flags", false, "-n", "3")
-	if out, code := p.exit(t); code != 0 || strings.Join(out, "\n") != "n = 3" {
-		t.Errorf("-n 3: exit %d, stdout %q", code, out)
-	}
-}
-
-func TestParseAndWithin(t *testing.T) {
-	var out strings.Builder
-	flags := flag.NewFlagSet("p", flag.ContinueOnError)
-	flags.Duration("d", time.Second, "a duration")
-	if err := rabbit.Parse(flags, []string{"--help"}, &out, "p [-d D]"); !errors.Is(err, flag.ErrHelp) {
-		t.Errorf("Parse(--help) = %v, want flag.ErrHelp", err)
-	}
-	if !strings.HasPrefix(out.String(), "Usage: p [-d D]\n") || !strings.Contains(out.String(), "a duration") {
-		t.Errorf("usage printed: %q", out.String())
-	}
-	if err := rabbit.Within("d", 2*time.Second, time.Millisecond, time.Minute); err != nil {
-		t.Errorf("Within in range = %v", err)
-	}
-	if err := rabbit.Within("d", 0*time.Second, time.Millisecond, time.Minute); err == nil || err.Error() != "-d must be from 1ms to 1m0s (got 0s)" {
-		t.Errorf("Within out of range = %v", err)
+	p = start(t, "flags", false, "-n", "3", "a", "b")
+	if out, code := p.exit(t); code != 0 || strings.Join(out, "\n") != "n = 3 [a b]" {
+		t.Errorf("-n 3 a b: exit %d, stdout %q", code, out)
 	}
 }

@@ -3,10 +3,8 @@ package rabbit_test
 import (
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,14 +28,8 @@ func TestTLSProxy(t *testing.T) {
 		}
 		return v
 	}
-	notPEM := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	missing := filepath.Join(t.TempDir(), "nowhere", "ca.pem")
-
 	for _, host := range []string{"localhost", "127.0.0.1"} {
-		conn, err := rabbit.DialURL(good.URL(host, q("cacertfile", ca.File)), "rabbit-tls-test")
+		conn, err := rabbit.Dial(good.URL(host, q("cacertfile", ca.File)), "rabbit-tls-test")
 		if err != nil {
 			t.Fatalf("amqps:// to %s with cacertfile: %v", host, err)
 		}
@@ -46,40 +38,24 @@ func TestTLSProxy(t *testing.T) {
 		}
 	}
 	// server_name_indication= names the host the certificate must be valid for.
-	conn, err := rabbit.DialURL(elsewhere.URL("127.0.0.1", q("cacertfile", ca.File, "server_name_indication", "rabbit.example")), "rabbit-tls-test")
+	conn, err := rabbit.Dial(elsewhere.URL("127.0.0.1", q("cacertfile", ca.File, "server_name_indication", "rabbit.example")), "rabbit-tls-test")
 	if err != nil {
 		t.Fatalf("server_name_indication=rabbit.example: %v", err)
 	}
 	_ = rabbit.Close(conn)
 
+	// Go's TLS errors are one line already; an unknown CA, the usual mistake, says what to set.
 	for _, c := range []struct{ what, url, want string }{
 		{"an unknown CA", good.URL("localhost", q("cacertfile", other.File)),
-			`the broker's TLS certificate is not signed by the CA in cacertfile=` + other.File +
-				` (its issuer is "tutorials test CA"): point cacertfile= at the certificate of the CA that signed it`},
-		{"no cacertfile", good.URL("localhost", nil),
-			`the broker's TLS certificate is signed by a CA this system does not trust (its issuer is "tutorials test CA"): ` +
-				`add cacertfile=/path/to/ca.pem to AMQP_URL's query, the certificate of the CA that signed it`},
-		{"a wrong host name", elsewhere.URL("localhost", q("cacertfile", ca.File)),
-			`the broker's TLS certificate is not valid for "localhost" (it names rabbit.example): connect by a name ` +
-				`the certificate holds, or set server_name_indication= to one in AMQP_URL's query`},
-		{"an expired certificate", expired.URL("localhost", q("cacertfile", ca.File)),
-			"the broker's TLS certificate expired on " + now.Add(-24*time.Hour).UTC().Format(time.DateOnly) + ": the broker needs a new one"},
-		{"a cacertfile that is not PEM", good.URL("localhost", q("cacertfile", notPEM)),
-			"AMQP_URL: cacertfile=" + notPEM + " holds no PEM certificate (-----BEGIN CERTIFICATE-----)"},
-		{"a cacertfile that does not exist", good.URL("localhost", q("cacertfile", missing)),
-			"AMQP_URL: cannot read cacertfile=" + missing + ": no such file or directory"},
-		{"a certfile without keyfile", good.URL("localhost", q("cacertfile", ca.File, "certfile", ca.File)),
-			"AMQP_URL: certfile= and keyfile= go together"},
-		{"a keyfile that is not a key", good.URL("localhost", q("cacertfile", ca.File, "certfile", ca.File, "keyfile", ca.File)),
-			"AMQP_URL: cannot load the client certificate (certfile=" + ca.File + ", keyfile=" + ca.File + "): tls: "},
+			"the broker's TLS certificate is signed by an unknown CA: add cacertfile=/path/to/ca.pem to AMQP_URL's query"},
+		{"no cacertfile", good.URL("localhost", nil), "signed by an unknown CA: add cacertfile="},
+		{"a wrong host name", elsewhere.URL("localhost", q("cacertfile", ca.File)), "certificate is valid for rabbit.example, not localhost"},
+		{"an expired certificate", expired.URL("localhost", q("cacertfile", ca.File)), "certificate has expired"},
 		{"amqps:// to a plain port", e2e.BrokerURL(t, func(u *url.URL) { u.Scheme = "amqps"; u.RawQuery = q("cacertfile", ca.File).Encode() }),
-			"the TLS handshake failed (first record does not look like a TLS handshake): is this port the broker's amqps:// port"},
+			"first record does not look like a TLS handshake"},
 	} {
-		_, err := rabbit.DialURL(c.url, "rabbit-tls-test")
+		_, err := rabbit.Dial(c.url, "rabbit-tls-test")
 		oneLine(t, c.what, err, c.want, password(t))
-		if err != nil && strings.Contains(err.Error(), "x509:") {
-			t.Errorf("%s: %q shows x509 internals", c.what, err)
-		}
 	}
 }
 
@@ -89,9 +65,9 @@ func TestTLSProxy(t *testing.T) {
 func TestTLSOwnBroker(t *testing.T) {
 	if !e2e.OwnBroker() {
 		t.Skipf("the broker at %s was not started by scripts/broker.sh: its TLS port and certificates are unknown here",
-			rabbit.Redact(rabbit.URL()))
+			e2e.Redact(e2e.URL()))
 	}
-	u, err := url.Parse(rabbit.URL())
+	u, err := url.Parse(e2e.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,14 +88,14 @@ func TestTLSOwnBroker(t *testing.T) {
 		})
 	}
 	// A user and password, over TLS.
-	conn, err := rabbit.DialURL(amqps(u.User, url.Values{"cacertfile": {ca}}), "rabbit-tls-test")
+	conn, err := rabbit.Dial(amqps(u.User, url.Values{"cacertfile": {ca}}), "rabbit-tls-test")
 	if err != nil {
 		t.Fatalf("amqps:// with cacertfile: %v", err)
 	}
 	_ = rabbit.Close(conn)
 	// The client certificate is the login: no user or password in the URL.
 	external := url.Values{"cacertfile": {ca}, "certfile": {cert}, "keyfile": {key}, "auth_mechanism": {"external"}}
-	conn, err = rabbit.DialURL(amqps(nil, external), "rabbit-tls-test")
+	conn, err = rabbit.Dial(amqps(nil, external), "rabbit-tls-test")
 	if err != nil {
 		t.Fatalf("amqps:// with a client certificate and auth_mechanism=external: %v", err)
 	}
@@ -128,7 +104,7 @@ func TestTLSOwnBroker(t *testing.T) {
 	// A client certificate from a CA the broker does not know, and one for a user it does not have.
 	stranger := e2e.NewCA(t, "a CA the broker does not know")
 	sCert, sKey := stranger.Client(t, u.User.Username())
-	_, err = rabbit.DialURL(amqps(nil, url.Values{"cacertfile": {ca}, "certfile": {sCert}, "keyfile": {sKey}, "auth_mechanism": {"external"}}), "rabbit-tls-test")
-	oneLine(t, "a client certificate from an unknown CA", err, "the client certificate in certfile=")
+	_, err = rabbit.Dial(amqps(nil, url.Values{"cacertfile": {ca}, "certfile": {sCert}, "keyfile": {sKey}, "auth_mechanism": {"external"}}), "rabbit-tls-test")
+	oneLine(t, "a client certificate from an unknown CA", err, "connect to amqps://")
 	t.Logf("unknown client CA: %v", err)
 }
