@@ -97,8 +97,8 @@ func TestDialFailures(t *testing.T) {
 	for _, c := range []struct{ what, url, want string }{
 		{"nothing listening", "amqp://guest:" + secret + "@" + e2e.FreeAddr(t) + "/",
 			"connection refused: is the broker running? Start one with `make broker`"},
-		{"no answer", "amqp://guest:" + secret + "@" + silent + "/",
-			"no answer within 10s: is the host right, and is it a RabbitMQ broker?"},
+		{"no answer", "amqp://guest:" + secret + "@" + silent + "/?connection_timeout=300",
+			"no answer within 300ms: is the host right, and is it a RabbitMQ broker?"},
 		{"an HTTP server", "amqp://guest:" + secret + "@" + httpish + "/",
 			"the connection closed during the handshake: is this a RabbitMQ AMQP port, and is TLS (amqps://) needed?"},
 		{"a wrong password", wrongPassword, "access refused: wrong user name or password"},

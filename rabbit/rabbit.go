@@ -41,8 +41,8 @@ func Main(name string, run func(ctx context.Context) error) {
 // URL is the broker's URL: AMQP_URL, or the guest user on localhost.
 func URL() string { return cmp.Or(os.Getenv("AMQP_URL"), "amqp://guest:guest@localhost:5672/") }
 
-// Dial connects to url within 10 s (amqp091-go's default is 30 s), named in the management UI. Its
-// errors are one line that names the broker without the password and says what to do.
+// Dial connects to url within 10 s (amqp091-go's default: 30 s), named in the management UI. Its errors
+// are one line that names the broker without the password and says what to do.
 func Dial(url, name string) (*amqp.Connection, error) {
 	scheme, rest, _ := strings.Cut(url, "://")
 	// Never quote url: an unencoded / ? # or @ in a password would make the rest of it the host.
@@ -55,15 +55,16 @@ func Dial(url, name string) (*amqp.Connection, error) {
 	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
-	conn, err := amqp.DialConfig(url, amqp.Config{Properties: props, Dial: amqp.DefaultDial(10 * time.Second)})
+	timeout := cmp.Or(time.Duration(uri.ConnectionTimeout)*time.Millisecond, 10*time.Second) // connection_timeout=
+	conn, err := amqp.DialConfig(url, amqp.Config{Properties: props, Dial: amqp.DefaultDial(timeout)})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s://%s@%s:%d (vhost %q): %s", scheme, uri.Username, uri.Host, uri.Port, uri.Vhost, explain(err))
+		return nil, fmt.Errorf("connect to %s://%s@%s:%d (vhost %q): %s", scheme, uri.Username, uri.Host, uri.Port, uri.Vhost, explain(err, timeout))
 	}
 	return conn, nil
 }
 
 // explain is what a dial error means, with the fix where there is one.
-func explain(err error) string {
+func explain(err error, timeout time.Duration) string {
 	var aerr *amqp.Error
 	var unknownCA x509.UnknownAuthorityError
 	var netErr net.Error
@@ -73,7 +74,7 @@ func explain(err error) string {
 	case errors.As(err, &unknownCA):
 		return "the broker's TLS certificate is signed by an unknown CA: add cacertfile=/path/to/ca.pem to AMQP_URL's query"
 	case errors.As(err, &netErr) && netErr.Timeout() || strings.Contains(err.Error(), "i/o timeout"):
-		return "no answer within 10s: is the host right, and is it a RabbitMQ broker?"
+		return fmt.Sprintf("no answer within %s: is the host right, and is it a RabbitMQ broker?", timeout)
 	case errors.Is(err, amqp.ErrVhost) || errors.As(err, &aerr) && aerr.Code == amqp.NotAllowed:
 		return "not allowed: the vhost does not exist, or the user may not use it"
 	case errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused:
@@ -93,9 +94,7 @@ func Close(conn *amqp.Connection) error {
 }
 
 // FirstLine is the first line of s: RabbitMQ 4.x explains some refusals over several lines.
-func FirstLine(s string) string {
-	return strings.TrimSpace(strings.SplitN(strings.TrimSpace(s), "\n", 2)[0])
-}
+func FirstLine(s string) string { return strings.Split(strings.TrimSpace(s), "\n")[0] }
 
 // DeclareError says in one line why declaring the queue or exchange (kind) name failed. RabbitMQ never
 // changes an existing one to match a declaration: other properties are refused with 406.
