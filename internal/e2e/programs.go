@@ -101,9 +101,9 @@ func CheckLostAtConfirm(t *testing.T, p *Proc, proxy *Proxy) {
 	proxy.Cut()
 	code := p.Wait()
 	CheckCleanError(t, p.Stderr(), code)
-	want := p.name + ": connection to the broker lost before it confirmed the message ("
-	if errOut := p.Stderr(); code != 1 || p.Stdout() != "" || !strings.HasPrefix(errOut, want) || strings.Contains(errOut, "block") {
-		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, nothing, and %q...", code, p.Stdout(), errOut, want)
+	lost, before := p.name+": connection to the broker lost: ", " before it confirmed the message ("
+	if errOut := p.Stderr(); code != 1 || p.Stdout() != "" || !strings.HasPrefix(errOut, lost) || !strings.Contains(errOut, before) || strings.Contains(errOut, "block") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, nothing, and %q...%q", code, p.Stdout(), errOut, lost, before)
 	}
 }
 
