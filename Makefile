@@ -51,6 +51,14 @@ cluster: ## start a local 3-node RabbitMQ 4.3 cluster (ports 5700-5702) for the 
 cluster-stop: ## stop the cluster that `make cluster` started
 	@scripts/cluster.sh stop
 
+.PHONY: cluster-partition
+cluster-partition: ## cut node N of the cluster off from the other two (N=2), a real network partition
+	@scripts/cluster.sh partition $(N)
+
+.PHONY: cluster-heal
+cluster-heal: ## end every partition of the cluster
+	@scripts/cluster.sh heal
+
 .PHONY: test-cluster
 test-cluster: ## the Reliability tutorial's tests that kill nodes of the local cluster (make cluster first)
 	AMQP_URL=amqp://guest:guest@localhost:5700/ $(GO) test -race -count=1 -run Cluster -v ./reliability/ 2>&1 | grep -v '^ *\[x\] Done'; exit $${PIPESTATUS[0]}
