@@ -32,7 +32,7 @@ func needCluster(t testing.TB) {
 		t.Skip("no local cluster: start it with `make cluster` (these tests kill its nodes), then `make test-cluster`")
 	}
 	for _, u := range nodeURLs {
-		conn, err := rabbit.DialURL(u, "cluster-check")
+		conn, err := rabbit.Dial(u, "cluster-check")
 		if err != nil {
 			t.Skipf("the local cluster is not all up (%v): `make cluster`", err)
 		}
@@ -82,7 +82,7 @@ func rotate(first int) string {
 // freshClusterQueues deletes task_queue and task_queue.dead on the cluster (ours: needCluster checked).
 func freshClusterQueues(t testing.TB) {
 	t.Helper()
-	conn, err := rabbit.DialURL(nodeURLs[0], "cluster-test")
+	conn, err := rabbit.Dial(nodeURLs[0], "cluster-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func freshClusterQueues(t testing.TB) {
 func queueLen(t testing.TB, queue string) int {
 	t.Helper()
 	for _, u := range nodeURLs {
-		conn, err := rabbit.DialURL(u, "cluster-test")
+		conn, err := rabbit.Dial(u, "cluster-test")
 		if err != nil {
 			continue
 		}

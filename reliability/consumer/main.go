@@ -1,7 +1,6 @@
-// Command consumer does the tasks of the durable quorum queue "task_queue", acknowledging each once it
-// is done, through lost connections and dead nodes: the consumer of the Reliability tutorial. AMQP_URL
-// may list the nodes of a cluster, comma-separated. A task named by -fail always fails (for the
-// dead-letter queue). Usage: go run ./reliability/consumer [-work 100ms] [-prefetch 1] [-fail TASK]
+// Command consumer does the tasks of the durable quorum queue "task_queue", acknowledging each once done,
+// through lost connections and dead nodes: the Reliability tutorial's consumer (AMQP_URL may list the
+// nodes of a cluster, comma-separated). Usage: go run ./reliability/consumer [-work 100ms] [-prefetch 1]
 package main
 
 import (
@@ -9,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -19,11 +17,18 @@ import (
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
+var (
+	work     = flag.Duration("work", 100*time.Millisecond, "how long one task takes")
+	prefetch = flag.Int("prefetch", 1, "how many unacknowledged tasks the broker may give this consumer")
+	fail     = flag.String("fail", "", "a task that always fails (for the dead-letter queue)")
+	giveUp   = flag.Duration("give-up", 2*time.Minute, "how long to go on trying when no broker answers")
+)
+
 func main() { rabbit.Main("consumer", run) }
 
 // session consumes on one connection, to the node at url, until Ctrl+C (nil) or the connection fails.
 func (c *consumer) session(ctx context.Context, url string) error {
-	conn, err := rabbit.DialURL(url, "reliability/consumer")
+	conn, err := rabbit.Dial(url, "reliability/consumer")
 	if err != nil {
 		return classify(err, err)
 	}
@@ -31,7 +36,7 @@ func (c *consumer) session(ctx context.Context, url string) error {
 	defer func() { c.lastUp = time.Now() }()
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
+		return fmt.Errorf("open a channel: %w", err)
 	}
 
 	// Declare the queue as the producer does (either may start first), and the dead-letter queue, where
@@ -52,14 +57,14 @@ func (c *consumer) session(ctx context.Context, url string) error {
 	// At most -prefetch unacknowledged tasks, and manual acknowledgements: the broker keeps each task
 	// until we say it is done, and gives the unacknowledged ones out again when this channel closes.
 	if err := ch.Qos(
-		c.prefetch, // prefetch count
-		0,          // prefetch size
-		false,      // global: no, per consumer, the only limit a quorum queue has
+		*prefetch, // prefetch count
+		0,         // prefetch size
+		false,     // global: no, per consumer, the only limit a quorum queue has
 	); err != nil {
 		return fmt.Errorf("set prefetch: %w", err)
 	}
-	consumer := rabbit.NewConsumer(conn, ch, "task_queue")
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
 		"task_queue", // queue
 		"",           // consumer tag
@@ -73,16 +78,25 @@ func (c *consumer) session(ctx context.Context, url string) error {
 		return fmt.Errorf("consume: %w", err)
 	}
 	if !c.waiting {
-		fmt.Fprintln(c.stdout, " [*] Waiting for messages. To exit press CTRL+C")
+		fmt.Println(" [*] Waiting for messages. To exit press CTRL+C")
 		c.waiting = true
 	} else {
-		fmt.Fprintf(c.stdout, " [*] Consuming again, from %s\n", rabbit.Redact(url))
+		fmt.Printf(" [*] Consuming again, from %s\n", node(url))
 	}
 
-	// Ctrl+C closes the connection: the deliveries end, and the broker takes back every task not
-	// acknowledged, the one in progress too, and gives them out again.
-	defer context.AfterFunc(ctx, func() { rabbit.Close(conn) })()
-	for d := range msgs {
+	// Ctrl+C ends the session, and its deferred Close the connection: the broker takes back every task
+	// not acknowledged, the one in progress too, and gives them out again.
+	for {
+		d, ok := amqp.Delivery{}, false
+		select {
+		case <-ctx.Done():
+			return nil
+		case d, ok = <-msgs:
+		}
+		if !ok { // the reconnect loop takes over
+			return rabbit.Ended(closed, cancelled, "queue \"task_queue\" was deleted")
+		}
+
 		// A task done before came back (its ack was lost with a connection, or the producer published it
 		// again): the message id says it is the same task, so its work is not run again.
 		mark := " (duplicate)"
@@ -91,21 +105,20 @@ func (c *consumer) session(ctx context.Context, url string) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-closed:
-				return fmt.Errorf("during task %s: %w", d.Body, consumer.Ended())
-			case <-time.After(c.work):
+			case reason := <-closed:
+				return fmt.Errorf("during task %s: %w", d.Body, rabbit.Lost(reason))
+			case <-time.After(*work):
 			}
 
-			// A failed task goes back with a reject (requeue). A quorum queue counts the returns in
-			// x-delivery-count (4.3: failed deliveries only) and past its delivery limit dead-letters the
-			// task, or drops it. Not a nack: since 4.3 a nack with requeue means "not now" and is not
-			// counted, and the task would come back forever.
-			if c.fail != "" && string(d.Body) == c.fail {
+			// A failed task goes back with a reject (requeue): a quorum queue counts it in x-delivery-count,
+			// and past its delivery limit dead-letters the task, or drops it. Not a nack: since 4.3 a nack
+			// with requeue means "not now" and is not counted, and the task would come back forever.
+			if *fail != "" && string(d.Body) == *fail {
 				if err := d.Reject(true); err != nil { // requeue: yes
 					return fmt.Errorf("hand back task %s: %w", d.Body, err)
 				}
 				n, _ := d.Headers["x-delivery-count"].(int64)
-				fmt.Fprintf(c.stdout, " [!] Failed %s (delivery %d), handed back\n", d.Body, n+1)
+				fmt.Printf(" [!] Failed %s (delivery %d), handed back\n", d.Body, n+1)
 				continue
 			}
 			c.done[d.MessageId] = true // remembered before the ack: a lost ack makes it a duplicate
@@ -117,44 +130,24 @@ func (c *consumer) session(ctx context.Context, url string) error {
 			c.duplicates++
 		}
 
-		// Acknowledge the task on the channel it came on, which d.Ack always does: a delivery tag means
-		// nothing on another channel.
+		// Acknowledge on the channel the task came on, as d.Ack does: a delivery tag means nothing on another.
 		if err := d.Ack(false); err != nil { // multiple: no
 			return fmt.Errorf("acknowledge task %s: %w", d.Body, err)
 		}
-		fmt.Fprintf(c.stdout, " [x] Done %s%s\n", d.Body, mark)
+		fmt.Printf(" [x] Done %s%s\n", d.Body, mark)
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return consumer.Ended() // the reconnect loop takes over
 }
 
 // consumer is what survives a connection: the ids of the tasks done, and the counts.
 type consumer struct {
-	work                           time.Duration
-	prefetch                       int
-	fail                           string
 	done                           map[string]bool // message ids of the tasks done
 	tasks, redelivered, duplicates int
 	lastUp                         time.Time // when a session that got connected ended, or the start
-	waiting                        bool
-	stdout                         io.Writer
+	waiting                        bool      // whether a session got as far as consuming
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("consumer", flag.ContinueOnError)
-	work := flags.Duration("work", 100*time.Millisecond, "how long one task takes (at most 1h)")
-	prefetch := flags.Int("prefetch", 1, "how many unacknowledged tasks the broker may give this consumer (1 to 1000)")
-	fail := flags.String("fail", "", "a task that always fails (for the dead-letter queue)")
-	giveUp := flags.Duration("give-up", 2*time.Minute, "how long to go on trying when no broker answers (at most 24h)")
-	if err := rabbit.Parse(flags, args, stdout, "consumer [-work 100ms] [-prefetch 1] [-fail TASK] [-give-up 2m]"); err != nil {
-		return err
-	} else if err := errors.Join(rabbit.NoArgs(flags), rabbit.Within("work", *work, 0, time.Hour), rabbit.Within("prefetch", *prefetch, 1, 1000),
-		rabbit.Within("give-up", *giveUp, time.Millisecond, 24*time.Hour)); err != nil {
-		return err
-	}
-	c := &consumer{work: *work, prefetch: *prefetch, fail: *fail, done: map[string]bool{}, lastUp: time.Now(), stdout: stdout}
+func run(ctx context.Context) error {
+	c := &consumer{done: map[string]bool{}, lastUp: time.Now()}
 
 	// The reconnect loop: consume from the next node of the list until Ctrl+C. Delivery tags die with
 	// their channel, so a new connection starts from what this consumer remembers: the ids of tasks done.
@@ -165,16 +158,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		err := c.session(ctx, url)
 		switch {
 		case ctx.Err() != nil:
-			fmt.Fprintf(stdout, " [x] Stopped: %d tasks done, %d redelivered, %d duplicates\n", c.tasks, c.redelivered, c.duplicates)
+			fmt.Printf(" [x] Stopped: %d tasks done, %d redelivered, %d duplicates\n", c.tasks, c.redelivered, c.duplicates)
 			return nil
 		case errors.As(err, new(permanent)):
 			return err
 		case time.Since(c.lastUp) > *giveUp:
 			return fmt.Errorf("no broker for %s (last error: %v)", *giveUp, err)
 		case c.lastUp.After(start): // this session got connected
-			fmt.Fprintf(stdout, " [!] Lost %s: %s\n", rabbit.Redact(url), rabbit.FirstLine(err.Error()))
+			fmt.Printf(" [!] Lost %s: %s\n", node(url), rabbit.FirstLine(err.Error()))
 		default:
-			fmt.Fprintf(stdout, " [!] %s\n", rabbit.FirstLine(err.Error()))
+			fmt.Printf(" [!] %s\n", rabbit.FirstLine(err.Error()))
 		}
 		if (attempt+1)%len(urls) == 0 { // a pause after each round of the list: no tight loop of dials
 			select {
@@ -187,12 +180,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 type permanent struct{ error }
 
-// classify marks said permanent when err is a refusal (a wrong password, a queue declared otherwise), not a
-// 541 INTERNAL_ERROR: RabbitMQ 4.3's answer after 30 s while its metadata store has no majority.
+// classify marks said permanent for a refusal every node repeats (a wrong password or vhost, which rabbit.Dial
+// says in words; a queue declared otherwise), not for 4.3's 541 while its metadata store has no majority.
 func classify(err, said error) error {
 	var aerr *amqp.Error
-	if errors.As(err, &aerr) && slices.Contains([]int{amqp.AccessRefused, amqp.NotAllowed, amqp.PreconditionFailed}, aerr.Code) {
+	if errors.As(err, &aerr) && slices.Contains([]int{amqp.AccessRefused, amqp.NotAllowed, amqp.PreconditionFailed}, aerr.Code) ||
+		strings.Contains(err.Error(), ": access refused: ") || strings.Contains(err.Error(), ": not allowed: ") {
 		return permanent{said}
 	}
 	return said
+}
+
+// node names the node at url without the password: host:port. (url was dialled, so it parses.)
+func node(url string) string {
+	uri, _ := amqp.ParseURI(strings.TrimSpace(url))
+	return fmt.Sprintf("%s:%d", uri.Host, uri.Port)
 }
