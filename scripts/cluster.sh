@@ -374,8 +374,9 @@ check_node() {
 }
 
 stop_all() {
-	local n
-	# All at once: the last node of a Khepri cluster to stop waits for the others otherwise.
+	local n stoppers=()
+	# All at once: the last node of a Khepri cluster to stop waits for the others otherwise. (Only these
+	# are waited for: after a failed start, this shell's children include the forwarders.)
 	for n in "${nodes[@]}"; do
 		running "$n" || continue
 		(
@@ -383,8 +384,9 @@ stop_all() {
 			ctl "$n" -q shutdown >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
 			wait_down "$pid" || kill -9 "$pid" 2>/dev/null || true
 		) &
+		stoppers+=($!)
 	done
-	wait
+	((${#stoppers[@]} == 0)) || wait "${stoppers[@]}"
 	net_down
 	RABBITMQ_SERIES=4.3 "$here/broker.sh" release-root
 }
