@@ -179,7 +179,7 @@ type benchClient struct {
 
 func dialBenchClient(b *testing.B, direct bool) *benchClient {
 	b.Helper()
-	conn, err := rabbit.Dial("rpc/bench")
+	conn, err := rabbit.Dial(rabbit.URL(), "rpc/bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -128,6 +128,20 @@ func (p *Proxy) Resume() {
 	}
 }
 
+// Holding is the number of connections whose publish Block holds now (each was sent connection.blocked):
+// how a test knows that a program waits for the confirm of a message the broker has not read.
+func (p *Proxy) Holding() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for c := range p.conns {
+		if c.wasBlocked {
+			n++
+		}
+	}
+	return n
+}
+
 // Connections is the number of client connections open through the proxy now.
 func (p *Proxy) Connections() int {
 	p.mu.Lock()

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"flag"
 	"fmt"
-	"io"
 	"math/big"
 	"strconv"
 	"time"
@@ -18,20 +17,32 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+var timeout = flag.Duration("timeout", 10*time.Second, "how long to wait for the answers")
+var repeat = flag.Int("repeat", 1, "ask for each n this many times, all calls at once")
+
 func main() { rabbit.Main("rpc_client", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	calls, timeout, err := callsFrom(args, stdout)
-	if err != nil {
-		return err
+func run(ctx context.Context) error {
+	words := flag.Args()
+	if len(words) == 0 {
+		words = []string{"30"}
+	}
+	var calls []int
+	for range *repeat {
+		for _, w := range words {
+			n, err := strconv.Atoi(w)
+			if err != nil || n < 0 {
+				return fmt.Errorf("n must be a whole number, 0 or more (got %q)", w)
+			}
+			calls = append(calls, n)
+		}
 	}
 
-	conn, err := rabbit.Dial("rpc/rpc_client")
+	conn, err := rabbit.Dial(rabbit.URL(), "rpc/rpc_client")
 	if err != nil {
 		return err
 	}
 	defer rabbit.Close(conn)
-
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open a channel: %w", err)
@@ -50,7 +61,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("declare the callback queue: %w", err)
 	}
-	consumer := rabbit.NewConsumer(conn, ch, q.Name).AutoAck()
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 	replies, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer
@@ -64,64 +76,72 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("consume from %q: %w", q.Name, err)
 	}
 
-	// The broker confirms each request, or returns it if no queue took it (no server ever ran).
-	if err := ch.Confirm(false); err != nil {
+	// The broker confirms each request, or returns it if no queue took it (no server ever ran): room
+	// for every return, told apart by MessageId.
+	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	publisher := rabbit.NewPublisher(conn, ch)
+	returns := ch.NotifyReturn(make(chan amqp.Return, len(calls)))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
 
 	// Send every request to rpc_queue, with our callback queue in reply_to and a correlation id of its
 	// own. It expires with our patience: no server works for a caller that has given up.
-	ids, waiting := make([]string, len(calls)), map[string]int{} // waiting: the calls, by correlation id
+	wait, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	waiting := map[string]int{} // the calls, by correlation id
 	confirms := make([]*amqp.DeferredConfirmation, len(calls))
 	for i, n := range calls {
-		fmt.Fprintf(stdout, " [x] Requesting fib(%d)\n", n)
+		fmt.Printf(" [x] Requesting fib(%d)\n", n)
 		id := rand.Text()
-		ids[i], waiting[id] = id, i
-		confirms[i], err = ch.PublishWithDeferredConfirm(
+		waiting[id] = i
+		confirms[i], err = ch.PublishWithDeferredConfirmWithContext(wait,
 			"",          // exchange
 			"rpc_queue", // routing key
-			true,        // mandatory
+			true,        // mandatory: if no queue takes it, return it to us
 			false,       // immediate
 			amqp.Publishing{
 				ContentType:   "text/plain",
 				CorrelationId: id,
-				MessageId:     id, // what tells a returned request apart
+				MessageId:     id, // what tells a returned request apart; an AMQP 1.0 server answers it
 				ReplyTo:       q.Name,
 				Expiration:    strconv.FormatInt(timeout.Milliseconds(), 10),
 				Body:          []byte(strconv.Itoa(n)),
 			})
-		if err != nil { // the channel or the connection is closed
-			return fmt.Errorf("fib(%d): %w", n, rabbit.Lost(conn, amqp.ErrClosed))
+		if err != nil {
+			return fmt.Errorf("fib(%d): publish: %w", n, err)
 		}
 	}
-	for i, id := range ids {
-		err := publisher.Wait(ctx, confirms[i], id, timeout)
-		if cerr, ok := err.(*rabbit.ConfirmError); ok && cerr.Outcome == rabbit.Returned {
-			return fmt.Errorf(`fib(%d): no queue "rpc_queue" took the request (%s): start rpc_server, which declares it`, calls[i], cerr.Reason)
-		} else if err != nil {
-			return fmt.Errorf("fib(%d): %w", calls[i], err)
+	// Only an ack for a request not returned means rpc_queue has it.
+	for i, dc := range confirms {
+		if acked, err := dc.WaitContext(wait); !acked {
+			return fmt.Errorf("fib(%d): %w", calls[i], rabbit.Unconfirmed(err, *timeout, closed, blocked))
 		}
+	}
+	if len(returns) > 0 {
+		r := <-returns
+		return fmt.Errorf(`fib(%d): no queue "rpc_queue" took the request (%s): start rpc_server, which declares it`,
+			calls[waiting[r.MessageId]], r.ReplyText)
 	}
 
-	// Wait for the replies, at most the timeout, and print them in the order of the calls. A reply whose
-	// correlation id no call waits for (an answer to a call that gave up, or a second one) is dropped.
+	// Wait for the replies, within the same -timeout, and print them in the order of the calls. A reply
+	// whose correlation id no call waits for (an answer to a call that gave up, or a second one) is dropped.
 	answers := map[int]amqp.Delivery{}
-	deadline := time.After(timeout)
 	for next := 0; next < len(calls); {
 		select {
 		case d, ok := <-replies:
 			if !ok {
-				return fmt.Errorf("fib(%d): %w", calls[next], consumer.Ended())
+				why := fmt.Sprintf("queue %q was deleted", q.Name)
+				return fmt.Errorf("fib(%d): %w", calls[next], rabbit.Ended(closed, cancelled, why))
 			}
 			if i, ok := waiting[d.CorrelationId]; ok {
 				delete(waiting, d.CorrelationId)
 				answers[i] = d
 			}
-		case <-deadline:
-			return fmt.Errorf("fib(%d): no answer within %s: is rpc_server running?", calls[next], timeout)
-		case <-ctx.Done():
-			return fmt.Errorf("fib(%d): interrupted before the answer came", calls[next])
+		case <-wait.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("fib(%d): interrupted before the answer came", calls[next])
+			}
+			return fmt.Errorf("fib(%d): no answer within %s: is rpc_server running?", calls[next], *timeout)
 		}
 		for d, ok := answers[next]; ok; d, ok = answers[next] {
 			switch _, isNumber := new(big.Int).SetString(string(d.Body), 10); {
@@ -130,39 +150,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			case !isNumber:
 				return fmt.Errorf("fib(%d): the server's answer is not a number: %.40q", calls[next], d.Body)
 			}
-			fmt.Fprintf(stdout, " [.] Got %s\n", d.Body)
+			fmt.Printf(" [.] Got %s\n", d.Body)
 			next++
 		}
 	}
 	return rabbit.Close(conn)
-}
-
-// callsFrom reads the flags, and the numbers n to ask fib(n) for, each -repeat times.
-func callsFrom(args []string, stdout io.Writer) ([]int, time.Duration, error) {
-	flags := flag.NewFlagSet("rpc_client", flag.ContinueOnError)
-	timeout := flags.Duration("timeout", 10*time.Second, "how long to wait for each answer")
-	repeat := flags.Int("repeat", 1, "ask for each n this many times, all calls at once")
-	if err := rabbit.Parse(flags, args, stdout, "rpc_client [-timeout 10s] [-repeat 1] [n...]"); err != nil {
-		return nil, 0, err
-	}
-	words := flags.Args()
-	if len(words) == 0 {
-		words = []string{"30"}
-	}
-	if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
-		return nil, 0, err
-	} else if *repeat < 1 || *repeat > 10000 || len(words)*(*repeat) > 10000 {
-		return nil, 0, fmt.Errorf("-repeat must be at least 1, and the calls at most 10000 (got %d numbers, -repeat %d)", len(words), *repeat)
-	}
-	var calls []int
-	for range *repeat {
-		for _, w := range words {
-			n, err := strconv.Atoi(w)
-			if err != nil || n < 0 {
-				return nil, 0, fmt.Errorf("n must be a whole number, 0 or more (got %q)", w)
-			}
-			calls = append(calls, n)
-		}
-	}
-	return calls, *timeout, nil
 }

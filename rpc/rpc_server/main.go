@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"math/big"
 	"strconv"
 	"time"
@@ -16,20 +15,13 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+var prefetch = flag.Int("prefetch", 1, "how many requests the broker may give this server at once")
+var timeout = flag.Duration("timeout", 5*time.Second, "how long to wait for the broker's confirm of each reply")
+
 func main() { rabbit.Main("rpc_server", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("rpc_server", flag.ContinueOnError)
-	prefetch := flags.Int("prefetch", 1, "how many requests the broker may give this server at once")
-	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker to take each reply")
-	if err := rabbit.Parse(flags, args, stdout, "rpc_server [-prefetch 1] [-timeout 5s]"); err != nil {
-		return err
-	} else if err := cmp.Or(rabbit.NoArgs(flags), rabbit.Within("prefetch", *prefetch, 1, 65535),
-		rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour)); err != nil {
-		return err
-	}
-
-	conn, err := rabbit.Dial("rpc/rpc_server")
+func run(ctx context.Context) error {
+	conn, err := rabbit.Dial(rabbit.URL(), "rpc/rpc_server")
 	if err != nil {
 		return err
 	}
@@ -62,10 +54,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	// The broker confirms each reply: a request is acknowledged only once its reply is taken.
-	if err := ch.Confirm(false); err != nil {
+	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	publisher, consumer := rabbit.NewPublisher(conn, ch), rabbit.NewConsumer(conn, ch, q.Name)
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
 	msgs, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer
@@ -78,7 +72,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("consume from %q: %w", q.Name, err)
 	}
-	fmt.Fprintln(stdout, " [*] Awaiting RPC requests")
+	fmt.Println(" [*] Awaiting RPC requests")
 	// Answer one request at a time, in full (reply, then acknowledge), before Ctrl+C is looked at again.
 	for {
 		select {
@@ -86,49 +80,55 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return rabbit.Close(conn)
 		case d, ok := <-msgs:
 			if !ok {
-				return consumer.Ended()
-			} else if err := answer(ch, publisher, d, *timeout, stdout); err != nil {
+				return rabbit.Ended(closed, cancelled, `queue "rpc_queue" was deleted, or a request waited past the consumer timeout`)
+			} else if err := answer(ch, d, closed, blocked); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func answer(ch *amqp.Channel, p *rabbit.Publisher, d amqp.Delivery, timeout time.Duration, stdout io.Writer) error {
+func answer(ch *amqp.Channel, d amqp.Delivery, closed <-chan *amqp.Error, blocked chan amqp.Blocking) error {
+	// The reply carries the request's correlation_id, or its message_id when it has none: AMQP 1.0
+	// requesters put their id in message-id (RabbitMQ gives a uuid to us as "urn:uuid:...", and turns
+	// that string back into the uuid on the way out).
+	reply := amqp.Publishing{ContentType: "text/plain", CorrelationId: cmp.Or(d.CorrelationId, d.MessageId)}
 	count, _ := d.Headers["x-delivery-count"].(int64)
-	reply := amqp.Publishing{ContentType: "text/plain", CorrelationId: d.CorrelationId}
 	switch n, err := strconv.Atoi(string(d.Body)); {
 	case count >= 5: // back 5 times unanswered: its servers died holding it, maybe because of it
-		fmt.Fprintf(stdout, " [!] Dropped a request returned %d times unanswered (body %.20q)\n", count, d.Body)
+		fmt.Printf(" [!] Dropped a request returned %d times unanswered (body %.20q)\n", count, d.Body)
 		return d.Ack(false)
 	case d.ReplyTo == "":
-		fmt.Fprintf(stdout, " [!] Dropped a request with no reply_to (body %.20q)\n", d.Body)
+		fmt.Printf(" [!] Dropped a request with no reply_to (body %.20q)\n", d.Body)
 		return d.Ack(false)
 	case err != nil || n < 0 || n > 10000: // fib(10000) has 2,090 digits: every request stays cheap
-		fmt.Fprintf(stdout, " [!] Refused %.20q: not a whole number from 0 to 10000\n", d.Body)
+		fmt.Printf(" [!] Refused %.20q: not a whole number from 0 to 10000\n", d.Body)
 		reply.Type, reply.Body = "error", fmt.Appendf(nil, "n must be a whole number from 0 to 10000 (got %.20q)", d.Body)
 	default:
-		fmt.Fprintf(stdout, " [.] fib(%d)\n", n)
+		fmt.Printf(" [.] fib(%d)\n", n)
 		reply.Body = []byte(fib(n).String())
 	}
 
-	// Reply to the queue named in reply_to, through the default exchange, with the request's correlation id.
-	dc, err := ch.PublishWithDeferredConfirm(
+	// Reply to the queue named in reply_to, through the default exchange, within -timeout, Ctrl+C or not.
+	wait, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	for len(blocked) > 1 { // keep the latest blocking notification only: the library waits for room
+		<-blocked
+	}
+	dc, err := ch.PublishWithDeferredConfirmWithContext(wait,
 		"",        // exchange
 		d.ReplyTo, // routing key
-		false,     // mandatory
+		false,     // mandatory: no, a caller gone is no failure of ours
 		false,     // immediate
-		reply,
-	)
+		reply)
 	if err != nil {
 		return fmt.Errorf("publish the reply: %w", err)
 	}
 
-	// Wait for the confirm, Ctrl+C or not. A blocked broker is said, and waited out up to the timeout.
-	if err := p.WaitThrough(context.Background(), dc, "", timeout, func(reason string) {
-		fmt.Fprintf(stdout, " [!] The broker is blocking publishers (%s): replies wait\n", reason)
-	}); err != nil {
-		return fmt.Errorf("the reply: %w; the request stays in rpc_queue", err)
+	// Acknowledge the request only once the broker confirms the reply. Unconfirmed, it is not acknowledged:
+	// we stop, and our connection's close hands it back to rpc_queue for a server to answer.
+	if acked, err := dc.WaitContext(wait); !acked {
+		return fmt.Errorf("the reply: %w; the request goes back to rpc_queue", rabbit.Unconfirmed(err, *timeout, closed, blocked))
 	}
 	return d.Ack(false)
 }
