@@ -11,7 +11,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
-	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 func TestMain(m *testing.M) {
@@ -28,7 +27,7 @@ const (
 // brokerRetries reports whether the broker is RabbitMQ 4.3 or later, where the queue delays retries.
 func brokerRetries(t *testing.T) (bool, string) {
 	t.Helper()
-	conn, err := rabbit.Dial("retries-test-version")
+	conn, err := e2e.Dial("retries-test-version")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func testQueue(t *testing.T) string {
 	t.Helper()
 	q := e2e.UniqueName(t, "retry_queue")
 	t.Cleanup(func() {
-		conn, err := rabbit.Dial("retries-test-cleanup")
+		conn, err := e2e.Dial("retries-test-cleanup")
 		if err != nil {
 			t.Errorf("delete the test's queues: %v", err)
 			return
@@ -293,7 +292,7 @@ func TestMoveDead(t *testing.T) {
 func TestWorkerFirst(t *testing.T) {
 	q := testQueue(t)
 	_, errOut, code := e2e.Run(t, "new_task", nil, "-queue", q, "charge")
-	if want := "new_task: no queue took the task (312 NO_ROUTE): start a worker first, it declares " + q + "\n"; code != 1 || errOut != want {
+	if want := "new_task: no queue took the task (NO_ROUTE): start a worker first, it declares " + q + "\n"; code != 1 || errOut != want {
 		t.Errorf("new_task before a worker: exit %d, stderr %q, want 1, %q", code, errOut, want)
 	}
 	_, errOut, code = e2e.Run(t, "move_dead", nil, "-queue", q)

@@ -12,7 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"maps"
 	"strings"
 	"time"
 
@@ -21,17 +21,16 @@ import (
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
+var queue = flag.String("queue", "retry_queue", "the work queue (its dead letters are in QUEUE.dead)")
+
+// timeout bounds the wait for the broker's confirm of each task moved.
+const timeout = 5 * time.Second
+
 func main() { rabbit.Main("move_dead", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("move_dead", flag.ContinueOnError)
-	queue := flags.String("queue", "retry_queue", "the work queue (its dead letters are in QUEUE.dead)")
-	if err := rabbit.Parse(flags, args, stdout, "move_dead [-queue retry_queue]"); err != nil {
-		return err
-	}
+func run(ctx context.Context) error {
 	dead := *queue + ".dead"
-
-	conn, err := rabbit.Dial("retries/move_dead")
+	conn, err := rabbit.Dial(rabbit.URL(), "retries/move_dead")
 	if err != nil {
 		return err
 	}
@@ -40,20 +39,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
-	if err := ch.Confirm(
-		false, // no-wait
-	); err != nil {
+
+	// Publish in confirm mode, and listen for what can keep an ack from meaning "in the work queue": a
+	// return, the channel's close, the broker blocking publishers.
+	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	p := rabbit.NewPublisher(conn, ch)
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
 
 	moved := 0
 	for ctx.Err() == nil {
 		// Take one dead task, unacknowledged: if we stop before the ack, it stays in QUEUE.dead.
-		d, ok, err := ch.Get(
-			dead,  // queue
-			false, // auto-ack
-		)
+		d, ok, err := ch.Get(dead, false /* auto-ack */)
 		var aerr *amqp.Error
 		if errors.As(err, &aerr) && aerr.Code == amqp.NotFound {
 			return fmt.Errorf("no queue %q: start a worker first, it declares the queues", dead)
@@ -65,12 +64,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 		// A fresh message with the same body and id. The broker's x- headers (x-death,
 		// x-delivery-count...) stay behind: the task starts its tries again.
-		headers := amqp.Table{}
-		for k, v := range d.Headers {
-			if !strings.HasPrefix(k, "x-") {
-				headers[k] = v
-			}
-		}
+		headers := maps.Clone(d.Headers)
+		maps.DeleteFunc(headers, func(k string, _ any) bool { return strings.HasPrefix(k, "x-") })
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 			"",     // exchange
 			*queue, // routing key
@@ -86,8 +81,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
-		if err := p.Wait(ctx, dc, d.MessageId, 5*time.Second); err != nil {
-			return err
+		wait, cancel := context.WithTimeout(ctx, timeout)
+		acked, err := dc.WaitContext(wait)
+		cancel()
+		if !acked {
+			return rabbit.Unconfirmed(err, timeout, closed, blocked)
+		} else if len(returns) > 0 {
+			return fmt.Errorf("no queue took the task (%s): start a worker, it declares %s", (<-returns).ReplyText, *queue)
 		}
 
 		// Only now that the work queue holds it: acknowledge, and the dead one is gone.
@@ -95,11 +95,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("acknowledge the dead task: %w", err)
 		}
 		moved++
-		fmt.Fprintf(stdout, " [x] Moved %s\n", d.Body)
+		fmt.Printf(" [x] Moved %s\n", d.Body)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %d moved back to %s", moved, *queue)
 	}
-	fmt.Fprintf(stdout, " [x] %s is empty: %d moved back to %s\n", dead, moved, *queue)
+	fmt.Printf(" [x] %s is empty: %d moved back to %s\n", dead, moved, *queue)
 	return rabbit.Close(conn)
 }

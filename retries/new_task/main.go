@@ -8,11 +8,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -21,19 +20,15 @@ import (
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
+var (
+	timeout = flag.Duration("timeout", 5*time.Second, "how long to wait for the broker to confirm the task")
+	queue   = flag.String("queue", "retry_queue", "the work queue, which the worker declares")
+)
+
 func main() { rabbit.Main("new_task", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("new_task", flag.ContinueOnError)
-	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker to confirm the task (at most 1h)")
-	queue := flags.String("queue", "retry_queue", "the work queue, which the worker declares")
-	if err := rabbit.Parse(flags, args, stdout, "new_task [-timeout 5s] [-queue retry_queue] [task words...]"); err != nil {
-		return err
-	} else if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
-		return err
-	}
-
-	conn, err := rabbit.Dial("retries/new_task")
+func run(ctx context.Context) error {
+	conn, err := rabbit.Dial(rabbit.URL(), "retries/new_task")
 	if err != nil {
 		return err
 	}
@@ -43,23 +38,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("open channel: %w", err)
 	}
 
-	// Ask the broker to confirm each message, so that " [x] Sent" means the task is in the queue.
-	if err := ch.Confirm(
-		false, // no-wait
-	); err != nil {
+	// Ask the broker to confirm each message, and listen for what can keep the ack from meaning "in the
+	// queue": a return (no queue took the task), the channel's close, the broker blocking publishers.
+	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	p := rabbit.NewPublisher(conn, ch)
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
 
 	// The task is the words after the flags ("--" ends them, so `new_task -- -h` sends "-h").
-	body := "Hello World!"
-	if flags.NArg() > 0 {
-		body = strings.Join(flags.Args(), " ")
-	}
+	body := cmp.Or(strings.Join(flag.Args(), " "), "Hello World!")
 
 	// No declare here: the worker declares retry_queue with its retry arguments, and a queue declared
 	// without them would never retry. Mandatory: with no such queue yet, the task comes back.
-	id := rand.Text()
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",     // exchange: the default one routes by queue name
 		*queue, // routing key
@@ -68,18 +60,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		amqp.Publishing{
 			DeliveryMode: amqp.Persistent,
 			ContentType:  "text/plain",
-			MessageId:    id,
 			Body:         []byte(body),
 		})
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	if err := p.Wait(ctx, dc, id, *timeout); err != nil {
-		if reason, ok := rabbit.Unroutable(err); ok {
-			return fmt.Errorf("no queue took the task (%s): start a worker first, it declares %s", reason, *queue)
-		}
-		return err
+
+	// Wait at most -timeout for the confirm: only an ack for a task not returned means the queue has it.
+	wait, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if acked, err := dc.WaitContext(wait); !acked {
+		return rabbit.Unconfirmed(err, *timeout, closed, blocked)
+	} else if len(returns) > 0 {
+		return fmt.Errorf("no queue took the task (%s): start a worker first, it declares %s", (<-returns).ReplyText, *queue)
 	}
-	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
+	fmt.Printf(" [x] Sent %s\n", body)
 	return rabbit.Close(conn)
 }

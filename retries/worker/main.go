@@ -12,7 +12,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -20,19 +19,15 @@ import (
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
+var (
+	dot   = flag.Duration("dot", time.Second, "how long the work for one dot of a task takes")
+	queue = flag.String("queue", "retry_queue", "the work queue (its dead letters go to QUEUE.dead)")
+)
+
 func main() { rabbit.Main("worker", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("worker", flag.ContinueOnError)
-	dot := flags.Duration("dot", time.Second, "how long the work for one dot of a task takes")
-	queue := flags.String("queue", "retry_queue", "the work queue (its dead letters go to QUEUE.dead)")
-	if err := rabbit.Parse(flags, args, stdout, "worker [-dot 1s] [-queue retry_queue]"); err != nil {
-		return err
-	} else if err := rabbit.Within("dot", *dot, 0, time.Hour); err != nil {
-		return err
-	}
-
-	conn, err := rabbit.Dial("retries/worker")
+func run(ctx context.Context) error {
+	conn, err := rabbit.Dial(rabbit.URL(), "retries/worker")
 	if err != nil {
 		return err
 	}
@@ -48,11 +43,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	// The work queue. RabbitMQ 4.3 delays a rejected task retryMin × its delivery count (at most
-	// retryMax) and dead-letters it to QUEUE.dead past the delivery limit. Before 4.3, waitqueue.go.
+	// retryMax) and dead-letters it to QUEUE.dead past the delivery limit. Before 4.3 (the version the
+	// broker gave as we connected; one that does not read counts as before), waitqueue.go.
 	work := deadLetterTo(*queue + ".dead")
 	work["x-delivery-limit"] = deliveryLimit
+	var major, minor int
+	version, _ := conn.Properties["version"].(string)
+	_, err = fmt.Sscanf(version, "%d.%d", &major, &minor)
 	var before43 *waitQueue
-	if rabbit.AtLeast(conn, 4, 3) {
+	if err == nil && (major > 4 || major == 4 && minor >= 3) {
 		work["x-delayed-retry-type"] = "failed" // rejected (not nacked) tasks
 		work["x-delayed-retry-min"] = retryMin.Milliseconds()
 		work["x-delayed-retry-max"] = retryMax.Milliseconds()
@@ -64,14 +63,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	// One task at a time, acknowledged only when done, as in Work Queues.
-	if err := ch.Qos(
-		1,     // prefetch count
-		0,     // prefetch size
-		false, // global
-	); err != nil {
+	if err := ch.Qos(1 /* prefetch count */, 0 /* prefetch size */, false /* global */); err != nil {
 		return fmt.Errorf("set prefetch count: %w", err)
 	}
-	consumer := rabbit.NewConsumer(conn, ch, *queue)
+	// Listen, before consuming, for why the deliveries could end: the channel's close, a cancel.
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
 		*queue,   // queue
 		"worker", // consumer tag
@@ -84,60 +81,61 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("consume from %q: %w", *queue, err)
 	}
-	fmt.Fprintln(stdout, " [*] Waiting for messages. To exit press CTRL+C")
+	fmt.Println(" [*] Waiting for messages. To exit press CTRL+C")
 
-	// Ctrl+C cancels our consumer: the broker sends no more tasks, and msgs closes.
-	context.AfterFunc(ctx, func() { ch.Cancel("worker", false) })
-	for d := range msgs {
-		fmt.Fprintf(stdout, " [x] Received %s\n", d.Body)
-
-		// The work: one -dot per dot. Ctrl+C hands the task back with a nack: not its failure.
+	for {
 		select {
-		case <-time.After(time.Duration(bytes.Count(d.Body, []byte("."))) * *dot):
-		case <-ctx.Done():
-			if err := d.Nack(false, true); err != nil {
-				return fmt.Errorf("hand back the task: %w", err)
-			}
-			fmt.Fprintln(stdout, " [x] Interrupted, task requeued")
+		case <-ctx.Done(): // Ctrl+C between tasks: the close cancels our consumer
 			return rabbit.Close(conn)
-		}
-
-		// Which delivery this is: on 4.3 the queue counts the failed ones in x-delivery-count.
-		failed, _ := d.Headers["x-delivery-count"].(int64)
-		if before43 != nil {
-			failed = before43.failures(d)
-		}
-		delivery := int(failed) + 1
-		if bangs := len(d.Body) - len(bytes.TrimRight(d.Body, "!")); delivery > bangs &&
-			!bytes.Contains(d.Body, []byte("poison")) {
-			fmt.Fprintln(stdout, " [x] Done")
-			if err := d.Ack(false); err != nil {
-				return fmt.Errorf("acknowledge task: %w", err)
+		case d, ok := <-msgs:
+			if !ok {
+				why := fmt.Sprintf("queue %q was deleted, or a task ran past the consumer timeout", *queue)
+				return rabbit.Ended(closed, cancelled, why)
 			}
-			continue
-		}
+			fmt.Printf(" [x] Received %s\n", d.Body)
 
-		// RabbitMQ 4.3: a failure is a reject with requeue; the queue waits, retries, dead-letters.
-		next := fmt.Sprint("retry in ", min(time.Duration(delivery)*retryMin, retryMax))
-		if delivery > deliveryLimit {
-			next = "dead-lettered to " + *queue + ".dead by the broker"
+			// The work: one -dot per dot. Ctrl+C hands the task back with a nack: not its failure.
+			select {
+			case <-time.After(time.Duration(bytes.Count(d.Body, []byte("."))) * *dot):
+			case <-ctx.Done():
+				if err := d.Nack(false, true); err != nil {
+					return fmt.Errorf("hand back the task: %w", err)
+				}
+				fmt.Println(" [x] Interrupted, task requeued")
+				return rabbit.Close(conn)
+			}
+
+			// Which delivery this is: on 4.3 the queue counts the failed ones in x-delivery-count.
+			failed, _ := d.Headers["x-delivery-count"].(int64)
+			if before43 != nil {
+				failed = before43.failures(d)
+			}
+			delivery := int(failed) + 1
+			if bangs := len(d.Body) - len(bytes.TrimRight(d.Body, "!")); delivery > bangs &&
+				!bytes.Contains(d.Body, []byte("poison")) {
+				fmt.Println(" [x] Done")
+				if err := d.Ack(false); err != nil {
+					return fmt.Errorf("acknowledge task: %w", err)
+				}
+				continue
+			}
+
+			// RabbitMQ 4.3: a failure is a reject with requeue; the queue waits, retries, dead-letters.
+			next := fmt.Sprint("retry in ", min(time.Duration(delivery)*retryMin, retryMax))
+			if delivery > deliveryLimit {
+				next = "dead-lettered to " + *queue + ".dead by the broker"
+			}
+			if before43 == nil {
+				err = d.Reject(true /* requeue */)
+			} else {
+				next, err = before43.fail(ctx, d, delivery)
+			}
+			if err != nil {
+				return fmt.Errorf("fail the task: %w", err)
+			}
+			fmt.Printf(" [!] Failed on delivery %d of %d: %s\n", delivery, deliveryLimit+1, next)
 		}
-		if before43 == nil {
-			err = d.Reject(
-				true, // requeue
-			)
-		} else {
-			next, err = before43.fail(ctx, d, delivery)
-		}
-		if err != nil {
-			return fmt.Errorf("fail the task: %w", err)
-		}
-		fmt.Fprintf(stdout, " [!] Failed on delivery %d of %d: %s\n", delivery, deliveryLimit+1, next)
 	}
-	if ctx.Err() != nil {
-		return rabbit.Close(conn) // we cancelled the consumer
-	}
-	return consumer.Ended()
 }
 
 // The retry policy: the first retry's wait (before 4.3 every retry's), the longest, and how many

@@ -15,13 +15,15 @@ import (
 // after retryMin, and each trip adds to the task's x-death header. Out of tries, the worker itself
 // parks the task in QUEUE.dead: the work queue has one dead-letter target, the wait queue.
 type waitQueue struct {
-	ch        *amqp.Channel
-	publisher *rabbit.Publisher
-	queue     string
+	ch      *amqp.Channel
+	queue   string
+	returns chan amqp.Return
+	closed  chan *amqp.Error
+	blocked chan amqp.Blocking
 }
 
 // newWaitQueue declares QUEUE.wait, points the work queue's dead letters (work) at it, and turns on
-// publisher confirms for parking.
+// publisher confirms for parking, with listeners for what can keep an ack from meaning "parked".
 func newWaitQueue(conn *amqp.Connection, ch *amqp.Channel, queue string, work amqp.Table) (*waitQueue, error) {
 	work["x-dead-letter-routing-key"] = queue + ".wait"
 	wait := deadLetterTo(queue)
@@ -29,12 +31,12 @@ func newWaitQueue(conn *amqp.Connection, ch *amqp.Channel, queue string, work am
 	if err := declare(ch, queue+".wait", wait); err != nil {
 		return nil, err
 	}
-	if err := ch.Confirm(
-		false, // no-wait
-	); err != nil {
+	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	return &waitQueue{ch, rabbit.NewPublisher(conn, ch), queue}, nil
+	// Room for many alarms' blocked and unblocked, read only when a park fails: the worker runs long.
+	returns, closed := ch.NotifyReturn(make(chan amqp.Return, 1)), ch.NotifyClose(make(chan *amqp.Error, 1))
+	return &waitQueue{ch, queue, returns, closed, conn.NotifyBlocked(make(chan amqp.Blocking, 64))}, nil
 }
 
 // failures is how many times the work queue dead-lettered the task, from its x-death header, which the
@@ -55,14 +57,14 @@ func (w *waitQueue) failures(d amqp.Delivery) int64 {
 func (w *waitQueue) fail(ctx context.Context, d amqp.Delivery, delivery int) (string, error) {
 	// With tries left: reject without requeue, so the queue dead-letters it to QUEUE.wait.
 	if delivery <= deliveryLimit {
-		return fmt.Sprintf("retry in %s (via %s.wait)", retryMin, w.queue), d.Reject(
-			false, // requeue
-		)
+		return fmt.Sprintf("retry in %s (via %s.wait)", retryMin, w.queue), d.Reject(false /* requeue */)
 	}
 
-	// Out of tries: publish it to QUEUE.dead, and acknowledge it only once the broker confirmed that
-	// copy; a crash in between leaves it in both queues, never in neither. Ctrl+C does not cut it short.
-	ctx = context.WithoutCancel(ctx)
+	// Out of tries: publish it to QUEUE.dead, and ack it once the broker confirmed that copy (within 5s,
+	// Ctrl+C or not): a crash in between leaves it in both queues, never in neither.
+	const timeout = 5 * time.Second
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
 	dc, err := w.ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",              // exchange
 		w.queue+".dead", // routing key
@@ -75,13 +77,15 @@ func (w *waitQueue) fail(ctx context.Context, d amqp.Delivery, delivery int) (st
 			MessageId:    d.MessageId,
 			Body:         d.Body,
 		})
-	if err == nil {
-		err = w.publisher.Wait(ctx, dc, d.MessageId, 5*time.Second)
+	if err != nil {
+		return "", fmt.Errorf("publish: %w", err)
 	}
-	if err == nil {
-		err = d.Ack(false)
+	if acked, err := dc.WaitContext(ctx); !acked {
+		return "", rabbit.Unconfirmed(err, timeout, w.closed, w.blocked)
+	} else if len(w.returns) > 0 {
+		return "", fmt.Errorf("no queue took it (%s): is %s.dead deleted?", (<-w.returns).ReplyText, w.queue)
 	}
-	return "parked in " + w.queue + ".dead", err
+	return "parked in " + w.queue + ".dead", d.Ack(false)
 }
 
 // deadLetterTo is a quorum queue's arguments for dead letters routed to queue through the default
@@ -94,13 +98,15 @@ func deadLetterTo(queue string) amqp.Table {
 
 // declare declares the durable queue name; args give its type.
 func declare(ch *amqp.Channel, name string, args amqp.Table) error {
-	_, err := ch.QueueDeclare(
+	if _, err := ch.QueueDeclare(
 		name,  // name
 		true,  // durable
 		false, // delete when unused
 		false, // exclusive
 		false, // no-wait
 		args,  // arguments
-	)
-	return rabbit.DeclareError("queue", name, err)
+	); err != nil {
+		return rabbit.DeclareError("queue", name, err)
+	}
+	return nil
 }
