@@ -36,7 +36,7 @@ import (
 )
 
 func main() {
-	conn, err := rabbit.Dial("demo-cleanup")
+	conn, err := rabbit.Dial(rabbit.URL(), "demo-cleanup")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)

@@ -10,34 +10,29 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+var (
+	stream   = flag.String("stream", "stream-offset-tracking-go", "the stream to read")
+	file     = flag.String("offset-file", "", "where the last processed offset is kept (default STREAM.offset)")
+	from     = flag.String("offset", "", "where to start instead of after the stored offset: first, next, an offset...")
+	every    = flag.Int("store-every", 10, "store the offset after every this many messages (and at the marker)")
+	prefetch = flag.Int("prefetch", 100, "how many unacknowledged messages the broker may send us")
+)
+
 func main() { rabbit.Main("offset_tracking_receive", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("offset_tracking_receive", flag.ContinueOnError)
-	stream := flags.String("stream", "stream-offset-tracking-go", "the stream to read")
-	file := flags.String("offset-file", "", "where the last processed offset is kept (default STREAM.offset)")
-	from := flags.String("offset", "", "where to start instead of after the stored offset: first, next, an offset...")
-	every := flags.Int("store-every", 10, "store the offset after every this many messages (and at the marker)")
-	prefetch := flags.Int("prefetch", 100, "how many unacknowledged messages the broker may send us")
-	if err := rabbit.Parse(flags, args, stdout, "offset_tracking_receive [-stream NAME] [-offset-file FILE] [-offset first|next|N] [-store-every 10]"); err != nil {
-		return err
-	} else if err := rabbit.Within("store-every", *every, 1, 1_000_000); err != nil {
-		return err
-	} else if err := rabbit.Within("prefetch", *prefetch, 1, 65535); err != nil {
-		return err
-	}
-	conn, err := rabbit.Dial("streams/offset_tracking_receive")
+func run(ctx context.Context) error {
+	conn, err := rabbit.Dial(rabbit.URL(), "streams/offset_tracking_receive")
 	if err != nil {
 		return err
 	}
@@ -68,17 +63,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	} else if ok {
 		start = stored + 1
 	}
-	if *from != "" {
-		if start, err = rabbit.StreamOffset("offset", *from); err != nil {
-			return err
-		}
+	// -offset overrides it: an offset is a number, a time a timestamp, the rest a string the broker checks.
+	if n, err := strconv.ParseUint(*from, 10, 63); err == nil {
+		start = int64(n)
+	} else if t, err := time.Parse(time.RFC3339, *from); err == nil {
+		start = t
+	} else if *from != "" {
+		start = *from
 	}
 
 	// Set a prefetch limit and attach at start, as the Hello World receive does.
 	if err := ch.Qos(*prefetch, 0, false /* prefetch count, size, global */); err != nil {
 		return fmt.Errorf("set prefetch: %w", err)
 	}
-	c := rabbit.NewConsumer(conn, ch, q.Name)
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
 		q.Name,                               // queue
 		"",                                   // consumer tag
@@ -91,7 +90,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("consume from %q: %s", q.Name, rabbit.FirstLine(err.Error()))
 	}
-	fmt.Fprintln(stdout, "Started consuming...")
+	fmt.Println("Started consuming...")
 
 	// Process each message and ack it. Every -store-every messages, at the marker and on Ctrl+C, store
 	// the last offset processed: the next run reads again at most what came since, and skips nothing.
@@ -107,25 +106,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return rabbit.Close(conn)
 		case d, ok := <-msgs:
 			if !ok {
-				return c.Ended()
+				return rabbit.Ended(closed, cancelled, fmt.Sprintf("stream %q was deleted", q.Name))
 			}
 			offset, _ := d.Headers["x-stream-offset"].(int64) // a stream's deliveries all have it
 			if first < 0 {
 				first = offset
-				fmt.Fprintln(stdout, "First message received.")
+				fmt.Println("First message received.")
 			}
 			last, count = offset, count+1
 			if err := d.Ack(false /* multiple */); err != nil {
 				return fmt.Errorf("ack: %w", err)
 			}
 			marker := string(d.Body) == "marker"
-			if count%*every == 0 || marker {
+			if count%max(*every, 1) == 0 || marker {
 				if err := storeOffset(*file, offset); err != nil {
 					return err
 				}
 			}
 			if marker {
-				fmt.Fprintf(stdout, "Done consuming, first offset %d, last offset %d.\n", first, last)
+				fmt.Printf("Done consuming, first offset %d, last offset %d.\n", first, last)
 				return rabbit.Close(conn)
 			}
 		}

@@ -1,6 +1,5 @@
 // Command receive prints the messages of the stream "hello-go-stream" from its first one, over AMQP
 // 0-9-1, until Ctrl+C: the consumer of the stream tutorials' "Hello World!".
-//
 // Usage: go run ./streams/receive [-stream hello-go-stream] [-offset first] [-filter VALUES [-match-unfiltered]] [-prefetch 100]
 package main
 
@@ -8,36 +7,29 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+var (
+	stream     = flag.String("stream", "hello-go-stream", "the stream to read")
+	offset     = flag.String("offset", "first", "where to start: first, last, next, an offset (42), a time (RFC 3339) or an age (30s, 10m, 2h, 7D)")
+	filter     = flag.String("filter", "", "only messages with one of these filter values, comma-separated")
+	unfiltered = flag.Bool("match-unfiltered", false, "with -filter: messages without a filter value too")
+	prefetch   = flag.Int("prefetch", 100, "how many unacknowledged messages the broker may send us")
+)
+
 func main() { rabbit.Main("receive", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("receive", flag.ContinueOnError)
-	stream := flags.String("stream", "hello-go-stream", "the stream to read")
-	offset := flags.String("offset", "first", "where to start: first, last, next, an offset (42), a time (RFC 3339) or an age (30s, 10m, 2h, 7D)")
-	filter := flags.String("filter", "", "only messages with one of these filter values, comma-separated")
-	unfiltered := flags.Bool("match-unfiltered", false, "with -filter: messages without a filter value too")
-	prefetch := flags.Int("prefetch", 100, "how many unacknowledged messages the broker may send us")
-	if err := rabbit.Parse(flags, args, stdout, "receive [-stream NAME] [-offset first] [-filter VALUES [-match-unfiltered]] [-prefetch 100]"); err != nil {
-		return err
-	} else if err := rabbit.Within("prefetch", *prefetch, 1, 65535); err != nil {
-		return err
-	}
-	start, err := rabbit.StreamOffset("offset", *offset)
-	if err != nil {
-		return err
-	}
-
+func run(ctx context.Context) error {
 	// Connect, open a channel and declare the stream as send does: either may start first.
-	conn, err := rabbit.Dial("streams/receive")
+	conn, err := rabbit.Dial(rabbit.URL(), "streams/receive")
 	if err != nil {
 		return err
 	}
@@ -46,7 +38,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open a channel: %w", err)
 	}
-	q, err := ch.QueueDeclare(
+	if _, err := ch.QueueDeclare(
 		*stream, // name
 		true,    // durable
 		false,   // delete when unused
@@ -54,8 +46,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		false,   // no-wait
 		amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeStream, // arguments
 			amqp.StreamMaxLenBytesArg: int64(2_000_000_000), "x-queue-leader-locator": "least-leaders"},
-	)
-	if err != nil {
+	); err != nil {
 		return rabbit.DeclareError("queue", *stream, err)
 	}
 
@@ -65,32 +56,41 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("set prefetch: %w", err)
 	}
 
-	// x-stream-offset says where to start. With x-stream-filter the broker skips chunks holding none of
-	// the values, but delivers a chunk holding one whole: so we check each message too.
+	// x-stream-offset says where to start: an offset is a number, a time a timestamp, the rest (first,
+	// last, next, an age) a string the broker checks. With x-stream-filter the broker skips chunks
+	// holding none of the values, but delivers a chunk holding one whole: so we check each message too.
+	var start any = *offset
+	if n, err := strconv.ParseUint(*offset, 10, 63); err == nil {
+		start = int64(n)
+	} else if t, err := time.Parse(time.RFC3339, *offset); err == nil {
+		start = t
+	}
 	consumerArgs, values := amqp.Table{"x-stream-offset": start}, []any(nil)
 	if *filter != "" {
 		for _, v := range strings.Split(*filter, ",") {
 			values = append(values, v)
 		}
 		consumerArgs["x-stream-filter"], consumerArgs["x-stream-match-unfiltered"] = values, *unfiltered
-		if !rabbit.AtLeast(conn, 3, 13) {
-			fmt.Fprintf(os.Stderr, "receive: RabbitMQ %s has no stream filtering (3.13 and later): it sends every message, and we keep the ones that match\n", conn.Properties["version"])
+		var major, minor int // the broker's version, from the properties it sent when we connected
+		if _, err := fmt.Sscanf(fmt.Sprint(conn.Properties["version"]), "%d.%d", &major, &minor); err != nil || major == 3 && minor < 13 {
+			fmt.Fprintf(os.Stderr, "receive: RabbitMQ %v has no stream filtering (3.13 and later): it sends every message, and we keep the ones that match\n", conn.Properties["version"])
 		}
 	}
-	c := rabbit.NewConsumer(conn, ch, q.Name)
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
-		q.Name, // queue
-		"",     // consumer tag
-		false,  // auto-ack: a stream refuses it (540, closing the connection)
-		false,  // exclusive
-		false,  // no-local
-		false,  // no-wait
+		*stream, // queue
+		"",      // consumer tag
+		false,   // auto-ack: a stream refuses it (540, closing the connection)
+		false,   // exclusive
+		false,   // no-local
+		false,   // no-wait
 		consumerArgs,
 	)
 	if err != nil {
-		return fmt.Errorf("consume from %q: %s", q.Name, rabbit.FirstLine(err.Error()))
+		return fmt.Errorf("consume from %q: %s", *stream, rabbit.FirstLine(err.Error()))
 	}
-	fmt.Fprintln(stdout, " [*] Waiting for messages. To exit press CTRL+C")
+	fmt.Println(" [*] Waiting for messages. To exit press CTRL+C")
 
 	// Print each message with its offset, its position in the stream, then ack it.
 	for {
@@ -99,13 +99,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return rabbit.Close(conn)
 		case d, ok := <-msgs:
 			if !ok {
-				return c.Ended()
+				return rabbit.Ended(closed, cancelled, fmt.Sprintf("stream %q was deleted", *stream))
 			}
 			value, _ := d.Headers["x-stream-filter-value"].(string)
 			if values == nil || slices.Contains(values, any(value)) || value == "" && *unfiltered {
-				fmt.Fprintf(stdout, "Stream: %s - Received message: %s (offset %v)\n", q.Name, d.Body, d.Headers["x-stream-offset"])
+				fmt.Printf("Stream: %s - Received message: %s (offset %v)\n", *stream, d.Body, d.Headers["x-stream-offset"])
 			} else {
-				fmt.Fprintf(stdout, " [-] Skipped offset %v (filter value %q)\n", d.Headers["x-stream-offset"], value)
+				fmt.Printf(" [-] Skipped offset %v (filter value %q)\n", d.Headers["x-stream-offset"], value)
 			}
 			if err := d.Ack(false /* multiple */); err != nil {
 				return fmt.Errorf("ack: %w", err)
