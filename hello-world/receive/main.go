@@ -7,9 +7,7 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -17,16 +15,9 @@ import (
 
 func main() { rabbit.Main("receive", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("receive", flag.ContinueOnError)
-	if err := rabbit.Parse(flags, args, stdout, `receive (prints the messages of the queue "hello" until Ctrl+C)`); err != nil {
-		return err
-	} else if err := rabbit.NoArgs(flags); err != nil {
-		return err
-	}
-
+func run(ctx context.Context) error {
 	// Connect and open a channel, as send does.
-	conn, err := rabbit.Dial("hello-world/receive")
+	conn, err := rabbit.Dial(rabbit.URL(), "hello-world/receive")
 	if err != nil {
 		return err
 	}
@@ -49,9 +40,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return rabbit.DeclareError("queue", "hello", err)
 	}
 
-	// Ask the broker to push the queue's messages to us. With auto-ack it forgets each message as soon as
-	// it has sent it: one we have not printed yet when we stop is lost (Work Queues acknowledges instead).
-	c := rabbit.NewConsumer(conn, ch, q.Name).AutoAck()
+	// Ask the broker to push the queue's messages to us, listening first for why it may stop. With
+	// auto-ack it forgets each message once sent: one not printed when we stop is lost (see Work Queues).
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer tag: the library makes one up
@@ -64,19 +56,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("consume from %q: %w", q.Name, err)
 	}
-	fmt.Fprintln(stdout, " [*] Waiting for messages. To exit press CTRL+C")
+	fmt.Println(" [*] Waiting for messages. To exit press CTRL+C")
 
-	// Print each message as it arrives, until Ctrl+C. Deliveries that end are an error, not a quiet exit:
-	// c.Ended says why (the connection lost, the channel closed, the consumer cancelled).
+	// Print each message as it arrives, until Ctrl+C. Deliveries that end are an error, not a quiet
+	// exit: rabbit.Ended says why.
 	for {
 		select {
 		case <-ctx.Done():
 			return rabbit.Close(conn)
 		case d, ok := <-msgs:
 			if !ok {
-				return c.Ended()
+				return rabbit.Ended(closed, cancelled, fmt.Sprintf("queue %q was deleted", q.Name))
 			}
-			fmt.Fprintf(stdout, " [x] Received %s\n", d.Body)
+			fmt.Printf(" [x] Received %s\n", d.Body)
 		}
 	}
 }
