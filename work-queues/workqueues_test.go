@@ -25,7 +25,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
-	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 const queue = "task_queue"
@@ -229,7 +228,7 @@ func TestKilledWorkerTaskGoesToAnother(t *testing.T) {
 func TestTasksSurviveBrokerRestart(t *testing.T) {
 	if !e2e.OwnBroker() {
 		t.Skipf("the broker at %s was not started by scripts/broker.sh: this test cannot restart it",
-			rabbit.Redact(rabbit.URL()))
+			e2e.Redact(e2e.URL()))
 	}
 	e2e.EnsureBroker(t)
 	e2e.FreshQueue(t, queue)
@@ -501,10 +500,9 @@ func TestQueueDeletedUnderWorker(t *testing.T) {
 			e2e.DeleteQueue(t, queue)
 			code := w.Wait()
 			e2e.CheckCleanError(t, w.Stderr(), code)
-			// rabbit.Consumer.Ended's words, shared by every consumer (the worker used to look the queue
-			// up and say only "was deleted").
-			want := `worker: the broker cancelled our consumer: queue "task_queue" was deleted, or a message ` +
-				`waited past the broker's consumer timeout for our acknowledgement`
+			// The worker cannot tell the two causes of a basic.cancel apart, so it names both.
+			want := `worker: the broker cancelled our consumer: queue "task_queue" was deleted, or a task ` +
+				`waited past the consumer timeout for our ack`
 			if strings.TrimSpace(w.Stderr()) != want {
 				t.Errorf("stderr = %q, want %q", w.Stderr(), want)
 			}
@@ -512,17 +510,20 @@ func TestQueueDeletedUnderWorker(t *testing.T) {
 	}
 }
 
-// A broker under a memory or disk alarm blocks publishers: new_task says so within its timeout, exits 1
-// with one line, and its close is bounded too (the proxy plays the alarm). (The words are rabbit's,
-// shared by every publisher: "the message may or may not be in the queue", where new_task said "the
-// task".)
+// A broker under a memory or disk alarm blocks publishers: new_task names the block as the reason when
+// its -timeout runs out, exits 1 with one line, and its close is bounded too (the proxy plays the
+// alarm). (The words are rabbit.Unconfirmed's, shared by every publisher.)
 func TestNewTaskBlocked(t *testing.T) {
 	e2e.FreshQueue(t, queue)
 	p := e2e.NewProxy(t)
 	p.Block("low on memory")
-	out, errOut, code := e2e.Run(t, "new_task", p.Env(), "-timeout", "30s", unique(t, "blocked", 1))
+	began := time.Now()
+	out, errOut, code := e2e.Run(t, "new_task", p.Env(), "-timeout", "2s", unique(t, "blocked", 1))
+	if took := time.Since(began); took < 2*time.Second || took > 20*time.Second {
+		t.Errorf("new_task exited after %s, want its -timeout (2s), then the bounded close", took)
+	}
 	e2e.CheckCleanError(t, errOut, code)
-	if want := "new_task: the broker is blocking publishers (low on memory): the message may or may not be in the queue"; strings.TrimSpace(errOut) != want {
+	if want := "new_task: the broker is blocking publishers (low on memory): no confirm within 2s"; strings.TrimSpace(errOut) != want {
 		t.Errorf("stderr = %q, want %q", errOut, want)
 	}
 	if out != "" {
@@ -530,37 +531,19 @@ func TestNewTaskBlocked(t *testing.T) {
 	}
 }
 
-// The connection is lost while new_task waits for its confirm (the proxy stalls the broker's side once
-// task_queue is declared, then cuts the connection when the task is in the queue): new_task says the
+// The connection is lost while new_task waits for its confirm (the proxy holds what the broker sends
+// after confirm.select-ok, then cuts the connection once the task is in the queue): new_task says the
 // connection was lost, never that the broker blocks publishers (the library closes the blocked
-// notifications when the connection closes), and that the message may or may not be in the queue.
+// notifications when the connection closes), and that the task may or may not be in the queue.
 func TestNewTaskConnectionLostAtConfirm(t *testing.T) {
-	for try := 1; ; try++ {
-		e2e.FreshQueue(t, queue)
-		p := e2e.NewProxy(t)
-		nt := e2e.Start(t, "new_task", p.Env(), "-timeout", "1m", unique(t, "cut", 1))
-		// As soon as the broker's declare-ok is relayed: the publish comes a round trip later.
-		for deadline := time.Now().Add(e2e.LineTimeout); !slices.Contains(p.Queues(), queue); time.Sleep(20 * time.Microsecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("new_task never declared task_queue; stderr: %s", nt.Stderr())
-			}
-		}
-		p.Stall()
-		waitReady(t, 1)
-		p.Cut()
-		code := nt.Wait()
-		if strings.HasPrefix(nt.Stdout(), " [x] Sent") && try < 5 {
-			t.Logf("try %d: the confirm came before the stall; again", try)
-			continue
-		}
-		e2e.CheckCleanError(t, nt.Stderr(), code)
-		errOut := nt.Stderr()
-		if nt.Stdout() != "" || strings.Contains(errOut, "blocking") ||
-			!strings.HasPrefix(errOut, "new_task: connection to the broker lost before it confirmed the message (") ||
-			!strings.HasSuffix(errOut, "): the message may or may not be in the queue\n") {
-			t.Errorf("stdout %q, stderr %q; want nothing, and the connection lost", nt.Stdout(), errOut)
-		}
-		return
+	e2e.FreshQueue(t, queue)
+	p := e2e.NewProxy(t)
+	nt := e2e.Start(t, "new_task", e2e.StallAtConfirmSelect(t, p), "-timeout", "1m", unique(t, "cut", 1))
+	e2e.WaitFor(t, "new_task to declare task_queue", func() bool { return slices.Contains(p.Queues(), queue) })
+	waitReady(t, 1)
+	e2e.CheckLostAtConfirm(t, nt, p)
+	if !strings.HasSuffix(nt.Stderr(), " before it confirmed the message (it may or may not be in the queue)\n") {
+		t.Errorf("stderr %q, want the task may or may not be in the queue", nt.Stderr())
 	}
 }
 
@@ -580,7 +563,7 @@ func TestBadInput(t *testing.T) {
 		{"wrong password", e2e.BrokerURL(t, func(u *url.URL) {
 			u.User = url.UserPassword(u.User.Username(), secret)
 		}), "wrong user name or password"},
-		{"missing vhost", e2e.BrokerURL(t, func(u *url.URL) { u.Path = "/no-such-vhost" }), "virtual host does not exist"},
+		{"missing vhost", e2e.BrokerURL(t, func(u *url.URL) { u.Path = "/no-such-vhost" }), "the vhost does not exist"},
 	}
 	for _, c := range cases {
 		for _, prog := range []string{"new_task", "worker"} {
@@ -609,8 +592,8 @@ func TestQueueDeclaredClassic(t *testing.T) {
 	for _, prog := range []string{"new_task", "worker"} {
 		out, errOut, code := e2e.Run(t, prog, nil)
 		e2e.CheckCleanError(t, errOut, code)
-		if !strings.HasPrefix(errOut, prog+`: queue "task_queue" already exists with other properties`) ||
-			!strings.Contains(errOut, "inequivalent arg 'x-queue-type'") || !strings.Contains(errOut, "rabbitmqctl delete_queue task_queue") {
+		if !strings.HasPrefix(errOut, prog+`: queue "task_queue" exists with other properties`) ||
+			!strings.Contains(errOut, "inequivalent arg 'x-queue-type'") || !strings.HasSuffix(errOut, "): delete it, or declare it as it was first declared\n") {
 			t.Errorf("%s: stderr = %q", prog, errOut)
 		}
 		if out != "" {
@@ -622,33 +605,20 @@ func TestQueueDeclaredClassic(t *testing.T) {
 	}
 }
 
-// Flags: -h and --help print the usage and exit 0 (new_task publishes nothing); an unknown flag or a bad
-// value is one line and exit 1 (new_task publishes nothing: not "-bogus" as a task); "--" ends the flags,
-// so `new_task -- --help` sends the task "--help".
+// Flags: -h and --help print Go's flag usage and exit 0 (new_task publishes nothing); an unknown flag or
+// a bad value is the flag package's error and exit 2 (new_task publishes nothing: not "-bogus" as a
+// task); "--" ends the flags, so `new_task -- --help` sends the task "--help".
 func TestFlags(t *testing.T) {
 	e2e.FreshQueue(t, queue)
-	for _, prog := range []string{"new_task", "worker"} {
-		for _, help := range []string{"-h", "--help"} {
-			out, errOut, code := e2e.Run(t, prog, nil, help)
-			if code != 0 || !strings.HasPrefix(out, "Usage: "+prog+" ") || errOut != "" {
-				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", prog, help, code, out, errOut)
-			}
-		}
-	}
-	bad := map[string][][]string{
-		"new_task": {{"-bogus"}, {"-timeout", "soon"}, {"-timeout", "0s"}, {"-timeout", "2h"}},
-		"worker": {{"-nope"}, {"-prefetch", "0"}, {"-prefetch", "70000"}, {"-dot", "soon"}, {"-dot", "-1s"},
-			{"-dot", "2000000h"}, {"-grace", "2h"}, {"extra"}},
-	}
-	for prog, cases := range bad {
-		for _, args := range cases {
-			out, errOut, code := e2e.Run(t, prog, nil, args...)
-			e2e.CheckCleanError(t, errOut, code)
-			if !strings.HasPrefix(errOut, prog+": ") || out != "" {
-				t.Errorf("%s %q: stdout %q, stderr %q", prog, args, out, errOut)
-			}
-		}
-	}
+	e2e.CheckHelp(t, "new_task", "worker")
+	e2e.CheckBadArgs(t,
+		e2e.BadArgs{Program: "new_task", Args: []string{"-bogus"}, Want: "flag provided but not defined: -bogus"},
+		e2e.BadArgs{Program: "new_task", Args: []string{"-timeout", "soon"}, Want: `invalid value "soon" for flag -timeout`},
+		e2e.BadArgs{Program: "worker", Args: []string{"-nope"}, Want: "flag provided but not defined: -nope"},
+		e2e.BadArgs{Program: "worker", Args: []string{"-prefetch", "many"}, Want: `invalid value "many" for flag -prefetch`},
+		e2e.BadArgs{Program: "worker", Args: []string{"-dot", "soon"}, Want: `invalid value "soon" for flag -dot`},
+		e2e.BadArgs{Program: "worker", Args: []string{"-grace", "soon"}, Want: `invalid value "soon" for flag -grace`},
+	)
 	// Nothing of the above declared task_queue, let alone put a task in it.
 	var aerr *amqp.Error
 	if _, err := e2e.Channel(t).QueueDeclarePassive(queue, true, false, false, false, nil); !errors.As(err, &aerr) || aerr.Code != amqp.NotFound {
@@ -691,7 +661,7 @@ func TestNewTaskStores(t *testing.T) {
 // durable quorum task_queue, persistent tasks, prefetch 1, manual acks) and ours work together both ways.
 func TestInteropWithPika(t *testing.T) {
 	python := e2e.PythonWithPika(t)
-	pyEnv := append(os.Environ(), "AMQP_URL="+rabbit.URL())
+	pyEnv := append(os.Environ(), "AMQP_URL="+e2e.URL())
 
 	t.Run("pika new_task.py to our worker", func(t *testing.T) {
 		e2e.FreshQueue(t, queue)
@@ -763,7 +733,7 @@ connection.close()
 // serverVersion is the broker's RabbitMQ version, as major and minor numbers.
 func serverVersion(t *testing.T) (major, minor int) {
 	t.Helper()
-	conn, err := rabbit.Dial("e2e-version")
+	conn, err := e2e.Dial("e2e-version")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -863,7 +833,7 @@ func TestConsumerTimeout(t *testing.T) {
 	}
 	e2e.FreshQueue(t, queue)
 	if since43 {
-		uri, err := amqp.ParseURI(rabbit.URL())
+		uri, err := amqp.ParseURI(e2e.URL())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -892,8 +862,8 @@ func TestConsumerTimeout(t *testing.T) {
 	e2e.CheckCleanError(t, w.Stderr(), code)
 	want := "worker: the broker closed the channel: PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out"
 	if since43 {
-		want = `worker: the broker cancelled our consumer: queue "task_queue" was deleted, or a message waited ` +
-			`past the broker's consumer timeout for our acknowledgement`
+		want = `worker: the broker cancelled our consumer: queue "task_queue" was deleted, or a task waited ` +
+			`past the consumer timeout for our ack`
 	}
 	if !strings.HasPrefix(w.Stderr(), want) {
 		t.Errorf("stderr = %q, want it to start with %q", w.Stderr(), want)

@@ -1,58 +1,37 @@
-// Command new_task puts one task in the "task_queue" queue, where workers pick it up: the producer of
-// the RabbitMQ tutorials' second step, "Work Queues".
+// Command new_task puts one task in the queue "task_queue", where workers pick it up: the producer of
+// the second RabbitMQ tutorial, "Work Queues".
 //
-// Usage:
-//
-//	go run ./work-queues/new_task [-timeout 5s] [task words...]
-//
-// The task is "Hello World!" unless words are given; each dot in it is a second of a worker's work.
-// " [x] Sent <task>" means the broker confirmed that task_queue holds it; else new_task exits 1 saying why.
+// Usage: go run ./work-queues/new_task [-timeout 5s] [task words...] (the broker: $AMQP_URL)
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
+
+var timeout = flag.Duration("timeout", 5*time.Second, "how long to wait for the broker to confirm the task")
 
 func main() { rabbit.Main("new_task", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("new_task", flag.ContinueOnError)
-	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker to confirm the task (at most 1h)")
-	if err := rabbit.Parse(flags, args, stdout, "new_task [-timeout 5s] [task words...]"); err != nil {
-		return err
-	}
-	if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
-		return err
-	}
-
+func run(ctx context.Context) error {
 	// Connect to the broker and open a channel, as in Hello World!.
-	conn, err := rabbit.Dial("work-queues/new_task")
+	conn, err := rabbit.Dial(rabbit.URL(), "work-queues/new_task")
 	if err != nil {
 		return err
 	}
 	defer rabbit.Close(conn)
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
+		return fmt.Errorf("open a channel: %w", err)
 	}
-
-	// Ask the broker to confirm each message, so that " [x] Sent" means the task is in the queue.
-	if err := ch.Confirm(
-		false, // no-wait
-	); err != nil {
-		return fmt.Errorf("enable publisher confirms: %w", err)
-	}
-	p := rabbit.NewPublisher(conn, ch)
 
 	// Message durability: task_queue must survive a broker restart. A quorum queue is always durable
 	// and keeps its messages on disk. The worker declares it the same way: either may start first.
@@ -69,31 +48,41 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	// The task is the words after the flags ("--" ends them, so `new_task -- -h` sends "-h").
-	body := "Hello World!"
-	if flags.NArg() > 0 {
-		body = strings.Join(flags.Args(), " ")
-	}
+	body := cmp.Or(strings.Join(flag.Args(), " "), "Hello World!")
 
-	// Publish the task as persistent, as the tutorial does. Mandatory: a task no queue takes comes
-	// back, told by its message id.
-	id := rand.Text()
+	// Ask the broker to confirm the task, so that " [x] Sent" means it is in the queue, and listen for
+	// what can keep the ack from meaning that: a return, the channel's close, the broker blocking us.
+	if err := ch.Confirm(false /* no-wait */); err != nil {
+		return fmt.Errorf("enable publisher confirms: %w", err)
+	}
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
+
+	// Publish the task as persistent, as the tutorial does, with an id a worker can tell it by.
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"",     // exchange: the default one routes by queue name
 		q.Name, // routing key
-		true,   // mandatory
+		true,   // mandatory: if no queue takes it, return it to us
 		false,  // immediate
 		amqp.Publishing{
 			DeliveryMode: amqp.Persistent,
 			ContentType:  "text/plain",
-			MessageId:    id,
+			MessageId:    rand.Text(),
 			Body:         []byte(body),
 		})
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	if err := p.Wait(ctx, dc, id, *timeout); err != nil {
-		return err
+
+	// Wait at most -timeout for the confirm: only an ack for a task not returned means the queue has it.
+	wait, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if acked, err := dc.WaitContext(wait); !acked {
+		return rabbit.Unconfirmed(err, *timeout, closed, blocked)
+	} else if len(returns) > 0 {
+		return fmt.Errorf("no queue took the task (%s)", (<-returns).ReplyText)
 	}
-	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
+	fmt.Printf(" [x] Sent %s\n", body)
 	return rabbit.Close(conn)
 }

@@ -5,10 +5,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"os"
+	"os/signal"
 	"syscall"
 	"time"
 
@@ -16,28 +16,21 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+var prefetch = flag.Int("prefetch", 1, "how many unacknowledged tasks the broker may give this worker")
+var dot = flag.Duration("dot", time.Second, "how long one dot of a task takes")
+var grace = flag.Duration("grace", 20*time.Second, "after SIGTERM, how long the task in progress may take")
+
 func main() { rabbit.Main("worker", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("worker", flag.ContinueOnError)
-	prefetch := flags.Int("prefetch", 1, "how many unacknowledged tasks the broker may give this worker (1-65535)")
-	dot := flags.Duration("dot", time.Second, "how long one dot of a task takes (at most 1h)")
-	grace := flags.Duration("grace", 20*time.Second, "after SIGTERM, how long the task in progress may take (at most 1h)")
-	if err := rabbit.Parse(flags, args, stdout, "worker [-prefetch 1] [-dot 1s] [-grace 20s]"); err != nil {
-		return err
-	} else if err := errors.Join(rabbit.NoArgs(flags), rabbit.Within("prefetch", *prefetch, 1, 65535),
-		rabbit.Within("dot", *dot, 0, time.Hour), rabbit.Within("grace", *grace, 0, time.Hour)); err != nil {
-		return err
-	}
-
-	conn, err := rabbit.Dial("work-queues/worker")
+func run(ctx context.Context) error {
+	conn, err := rabbit.Dial(rabbit.URL(), "work-queues/worker")
 	if err != nil {
 		return err
 	}
 	defer rabbit.Close(conn)
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
+		return fmt.Errorf("open a channel: %w", err)
 	}
 
 	// Declare task_queue exactly as new_task does: a durable quorum queue.
@@ -62,8 +55,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("set prefetch count: %w", err)
 	}
 
-	// Consume with auto-ack off: the broker keeps each task until we acknowledge it.
-	consumer := rabbit.NewConsumer(conn, ch, q.Name)
+	// Consume with auto-ack off: the broker keeps each task until we acknowledge it. Listen first for
+	// why the deliveries may end; a third listener, told after those two, stops a task in progress.
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
+	ended := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
 		q.Name,   // queue
 		"worker", // consumer tag
@@ -76,12 +72,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("consume from %q: %w", q.Name, err)
 	}
-	fmt.Fprintln(stdout, " [*] Waiting for messages. To exit press CTRL+C")
+	fmt.Println(" [*] Waiting for messages. To exit press CTRL+C")
+	why := fmt.Sprintf("queue %q was deleted, or a task waited past the consumer timeout for our ack", q.Name)
 
 	// A signal cancels our consumer, and cuts the task short: at once on Ctrl+C, -grace after SIGTERM.
+	// rabbit.Main cancels ctx on both; we listen too, to tell which.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	hurry, cancel := context.WithCancel(context.Background())
 	context.AfterFunc(ctx, func() {
-		if ch.Cancel("worker", true) != nil || rabbit.Signal(ctx) != syscall.SIGTERM {
+		if ch.Cancel("worker", true) != nil || <-signals != syscall.SIGTERM {
 			cancel() // at once: Ctrl+C, or the channel is closed (which ends the loop too)
 		}
 		time.AfterFunc(*grace, cancel) // SIGTERM: the task in progress has -grace to finish
@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if ctx.Err() != nil {
 			continue // not started: back to the queue when the connection closes
 		}
-		fmt.Fprintf(stdout, " [x] Received %s%s\n", d.Body, map[bool]string{true: " (redelivered)"}[d.Redelivered])
+		fmt.Printf(" [x] Received %s%s\n", d.Body, map[bool]string{true: " (redelivered)"}[d.Redelivered])
 
 		// Fake the work: a -dot for each dot in the task, unless the task is cut short.
 		select {
@@ -100,12 +100,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			if err := d.Nack(false, true); err != nil { // multiple: this task only; requeue: yes
 				return fmt.Errorf("hand the task back: %w", err)
 			}
-			fmt.Fprintln(stdout, " [x] Interrupted, task requeued")
+			fmt.Println(" [x] Interrupted, task requeued")
 			continue
-		case <-consumer.Done(): // the broker ended our consumer, or the channel closed
-			return consumer.Ended()
+		case <-ended: // the broker cancelled our consumer, or the channel closed
+			return rabbit.Ended(closed, cancelled, why)
 		}
-		fmt.Fprintln(stdout, " [x] Done")
+		fmt.Println(" [x] Done")
 
 		// Acknowledge only now that the work is done: the broker deletes the task.
 		if err := d.Ack(false); err != nil { // multiple: this task only
@@ -115,5 +115,5 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if ctx.Err() != nil {
 		return rabbit.Close(conn) // we cancelled the consumer
 	}
-	return consumer.Ended()
+	return rabbit.Ended(closed, cancelled, why)
 }
