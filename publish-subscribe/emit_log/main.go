@@ -12,7 +12,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -22,31 +21,24 @@ import (
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
+var timeout = flag.Duration("timeout", 5*time.Second, "how long to wait for the broker's confirm")
+
 func main() { rabbit.Main("emit_log", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("emit_log", flag.ContinueOnError)
-	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker's confirm")
-	if err := rabbit.Parse(flags, args, stdout, "emit_log [-timeout 5s] [message words...]"); err != nil {
-		return err
-	}
-	if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
-		return err
-	}
-
-	conn, err := rabbit.Dial("publish-subscribe/emit_log")
+func run(ctx context.Context) error {
+	// Connect and open a channel, as before.
+	conn, err := rabbit.Dial(rabbit.URL(), "publish-subscribe/emit_log")
 	if err != nil {
 		return err
 	}
 	defer rabbit.Close(conn)
-
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open a channel: %w", err)
 	}
 
 	// A producer never sends to a queue, but to an exchange, which decides where the message goes: a
-	// fanout exchange gives a copy to every queue bound to it. Not durable, as in every official tutorial.
+	// fanout exchange gives a copy to every queue bound to it. Not durable, as in the AMQP 0-9-1 tutorials.
 	if err := ch.ExchangeDeclare(
 		"logs",   // name
 		"fanout", // type
@@ -59,18 +51,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return rabbit.DeclareError("exchange", "logs", err)
 	}
 
-	// With publisher confirms on, the broker tells us when it has the message: " [x] Sent" means it does.
-	if err := ch.Confirm(
-		false, // no-wait
-	); err != nil {
+	// Publish in confirm mode, and listen for what an ack alone does not tell: a return, the channel's
+	// close, the broker blocking publishers.
+	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	publisher := rabbit.NewPublisher(conn, ch)
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
 
 	// Publish to "logs". A fanout exchange ignores the routing key, so it is empty. Mandatory asks the
 	// broker to return the message when no queue is bound, instead of dropping it in silence.
-	body := cmp.Or(strings.Join(flags.Args(), " "), "info: Hello World!")
-	confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx,
+	body := cmp.Or(strings.Join(flag.Args(), " "), "info: Hello World!")
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"logs", // exchange
 		"",     // routing key
 		true,   // mandatory
@@ -81,16 +74,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("publish: %w", err)
 	}
 
-	// Wait for the confirm. A log message nobody hears is no error: we warn, and exit 0.
-	err = publisher.Wait(ctx, confirm, "", *timeout)
-	reason, unrouted := rabbit.Unroutable(err)
-	if err != nil && !unrouted {
-		return err
+	// Wait at most -timeout for the confirm. A return comes before its ack; a log nobody hears is no
+	// error: we warn, and exit 0.
+	wait, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if acked, err := dc.WaitContext(wait); !acked {
+		return rabbit.Unconfirmed(err, *timeout, closed, blocked)
 	}
-	fmt.Fprintf(stdout, " [x] Sent %s\n", body)
-	if unrouted {
+	fmt.Printf(" [x] Sent %s\n", body)
+	if len(returns) > 0 {
+		r := <-returns
 		fmt.Fprintf(os.Stderr, "emit_log: warning: no queue is bound to exchange \"logs\", so nobody got the "+
-			"message (%s): start receive_logs first\n", reason)
+			"message (%d %s): start receive_logs first\n", r.ReplyCode, r.ReplyText)
 	}
 	return rabbit.Close(conn)
 }

@@ -12,29 +12,27 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
+var prefetch = flag.Int("prefetch", 100, "how many messages the broker may send ahead of our acknowledgements (1-65535)")
+
 func main() { rabbit.Main("receive_logs", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("receive_logs", flag.ContinueOnError)
-	prefetch := flags.Int("prefetch", 100, "how many messages the broker may send ahead of our acknowledgements (1-65535)")
-	if err := rabbit.Parse(flags, args, stdout, "receive_logs [-prefetch 100]"); err != nil {
-		return err
-	}
-	if err := errors.Join(rabbit.Within("prefetch", *prefetch, 1, 65535), rabbit.NoArgs(flags)); err != nil {
-		return err
+func run(ctx context.Context) error {
+	if *prefetch < 1 || *prefetch > 65535 {
+		return errors.New("-prefetch must be from 1 to 65535")
 	}
 
-	conn, err := rabbit.Dial("publish-subscribe/receive_logs")
+	// Connect and open a channel, as emit_log does.
+	conn, err := rabbit.Dial(rabbit.URL(), "publish-subscribe/receive_logs")
 	if err != nil {
 		return err
 	}
 	defer rabbit.Close(conn)
-
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open a channel: %w", err)
@@ -79,8 +77,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("bind queue %s to exchange logs: %w", q.Name, err)
 	}
 
-	// At most -prefetch messages unacknowledged (a slow receiver's backlog waits in the queue, not in
-	// our memory). Then consume, and say we are ready only once the broker has the consumer.
+	// At most -prefetch messages unacknowledged: a slow receiver's backlog waits in the queue, not in
+	// our memory (Qos takes 0 as no limit). Listen for what ends deliveries, then consume.
 	if err := ch.Qos(
 		*prefetch, // prefetch count
 		0,         // prefetch size: no limit in bytes
@@ -88,7 +86,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	); err != nil {
 		return fmt.Errorf("set the prefetch count: %w", err)
 	}
-	consumer := rabbit.NewConsumer(conn, ch, q.Name)
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer
@@ -101,7 +100,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("consume from %s: %w", q.Name, err)
 	}
-	fmt.Fprintln(stdout, " [*] Waiting for logs. To exit press CTRL+C")
+	fmt.Println(" [*] Waiting for logs. To exit press CTRL+C")
 
 	// Print and acknowledge each message until Ctrl+C.
 	for {
@@ -110,9 +109,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return rabbit.Close(conn)
 		case d, ok := <-msgs:
 			if !ok {
-				return consumer.Ended()
+				return rabbit.Ended(closed, cancelled, fmt.Sprintf("queue %q was deleted", q.Name))
 			}
-			fmt.Fprintf(stdout, " [x] %s\n", d.Body)
+			fmt.Printf(" [x] %s\n", d.Body)
 			if err := d.Ack(false); err != nil { // false: this message only, not all before it
 				return fmt.Errorf("acknowledge: %w", err)
 			}
