@@ -9,7 +9,6 @@ import (
 
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/e2e"
 	"github.com/rabbitmq-tutorials-go/tutorials/internal/guide"
-	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
 // TestGuideOutput runs the guide's scenario (README.md, README.zh-CN.md) with the real programs and checks
@@ -91,6 +90,6 @@ func skipIfBound(t *testing.T, key string) {
 	case <-returns:
 	default:
 		t.Skipf("a queue these tests did not make is bound to direct_logs with key %q on %s: the guide's warning cannot be shown",
-			key, rabbit.Redact(rabbit.URL()))
+			key, e2e.Redact(e2e.URL()))
 	}
 }

@@ -14,34 +14,31 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
+var prefetch = flag.Int("prefetch", 100, "how many messages the broker may send ahead of our acknowledgements (1-65535)")
+
 func main() { rabbit.Main("receive_logs_direct", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("receive_logs_direct", flag.ContinueOnError)
-	prefetch := flags.Int("prefetch", 100, "how many messages the broker may send ahead of our acknowledgements (1-65535)")
-	const usage = "receive_logs_direct [-prefetch 100] severity... (such as: info warning error)"
-	if err := rabbit.Parse(flags, args, stdout, usage); err != nil {
-		return err
-	}
-	if err := rabbit.Within("prefetch", *prefetch, 1, 65535); err != nil {
-		return err
-	}
-	severities := flags.Args()
+func run(ctx context.Context) error {
+	severities := flag.Args()
 	if len(severities) == 0 {
-		return errors.New("no severity given. Usage: " + usage)
+		return errors.New("no severity given. Usage: receive_logs_direct [-prefetch 100] severity... " +
+			"(such as: info warning error)")
+	} else if *prefetch < 1 || *prefetch > 65535 {
+		return errors.New("-prefetch must be from 1 to 65535")
 	}
 
-	conn, err := rabbit.Dial("routing/receive_logs_direct")
+	// Connect and open a channel, as emit_log_direct does.
+	conn, err := rabbit.Dial(rabbit.URL(), "routing/receive_logs_direct")
 	if err != nil {
 		return err
 	}
 	defer rabbit.Close(conn)
-
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open a channel: %w", err)
@@ -73,9 +70,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("declare a temporary queue: %w", err)
 	}
 
-	// Bind the queue once per severity: the direct exchange compares each binding key with a
-	// message's routing key, so we get the severities we asked for and no others. A binding key is at
-	// most 255 bytes; amqp091-go would close the whole connection on a longer one.
+	// Bind the queue once per severity: we get the severities we asked for and no others. A binding
+	// key is at most 255 bytes: amqp091-go would close the connection on a longer one.
 	for _, severity := range severities {
 		if len(severity) > 255 {
 			return fmt.Errorf("a severity is %d bytes long: a binding key is at most 255 bytes", len(severity))
@@ -91,8 +87,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
-	// At most -prefetch messages unacknowledged (a slow receiver's backlog waits in the queue, not in
-	// our memory). Then consume, and say we are ready only once the broker has the consumer.
+	// At most -prefetch messages unacknowledged: a slow receiver's backlog waits in the queue, not in
+	// our memory (Qos takes 0 as no limit). Listen for what ends deliveries, then consume.
 	if err := ch.Qos(
 		*prefetch, // prefetch count
 		0,         // prefetch size: no limit in bytes
@@ -100,7 +96,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	); err != nil {
 		return fmt.Errorf("set the prefetch count: %w", err)
 	}
-	consumer := rabbit.NewConsumer(conn, ch, q.Name)
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer
@@ -113,7 +110,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("consume from %s: %w", q.Name, err)
 	}
-	fmt.Fprintln(stdout, " [*] Waiting for logs. To exit press CTRL+C")
+	fmt.Println(" [*] Waiting for logs. To exit press CTRL+C")
 
 	// Print each message with the routing key it was published with, until Ctrl+C.
 	for {
@@ -122,9 +119,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return rabbit.Close(conn)
 		case d, ok := <-msgs:
 			if !ok {
-				return consumer.Ended()
+				return rabbit.Ended(closed, cancelled, fmt.Sprintf("queue %q was deleted", q.Name))
 			}
-			fmt.Fprintf(stdout, " [x] %s:%s\n", d.RoutingKey, d.Body)
+			fmt.Printf(" [x] %s:%s\n", d.RoutingKey, d.Body)
 			if err := d.Ack(false); err != nil { // false: this message only, not all before it
 				return fmt.Errorf("acknowledge: %w", err)
 			}
