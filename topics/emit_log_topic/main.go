@@ -12,7 +12,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -22,24 +21,17 @@ import (
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
+var timeout = flag.Duration("timeout", 5*time.Second, "how long to wait for the broker's confirm")
+
 func main() { rabbit.Main("emit_log_topic", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("emit_log_topic", flag.ContinueOnError)
-	timeout := flags.Duration("timeout", 5*time.Second, "how long to wait for the broker's confirm")
-	if err := rabbit.Parse(flags, args, stdout, "emit_log_topic [-timeout 5s] [routing key] [message words...]"); err != nil {
-		return err
-	}
-	if err := rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour); err != nil {
-		return err
-	}
-
-	conn, err := rabbit.Dial("topics/emit_log_topic")
+func run(ctx context.Context) error {
+	// Connect and open a channel, as before.
+	conn, err := rabbit.Dial(rabbit.URL(), "topics/emit_log_topic")
 	if err != nil {
 		return err
 	}
 	defer rabbit.Close(conn)
-
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open a channel: %w", err)
@@ -47,7 +39,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// A topic exchange gives a message to the queues bound with a binding key that matches its routing
 	// key, word by word: "*" stands for exactly one word, "#" for zero or more. "topic_logs" is declared
-	// as every official tutorial declares it: not durable.
+	// as the AMQP 0-9-1 tutorials declare it: not durable.
 	if err := ch.ExchangeDeclare(
 		"topic_logs", // name
 		"topic",      // type
@@ -60,22 +52,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return rabbit.DeclareError("exchange", "topic_logs", err)
 	}
 
-	// Publisher confirms: " [x] Sent" only once the broker has the message.
-	if err := ch.Confirm(
-		false, // no-wait
-	); err != nil {
+	// Publish in confirm mode, and listen for what an ack alone does not tell: a return, the channel's
+	// close, the broker blocking publishers.
+	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	publisher := rabbit.NewPublisher(conn, ch)
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
 
 	// The routing key is the first word ("anonymous.info" by default), the message the others. A
-	// routing key is at most 255 bytes: amqp091-go would close the whole connection on a longer one.
+	// routing key is at most 255 bytes: amqp091-go would close the connection on a longer one.
 	key, body := "anonymous.info", "Hello World!"
-	if flags.NArg() > 0 {
-		key = flags.Arg(0)
+	if flag.NArg() > 0 {
+		key = flag.Arg(0)
 	}
-	if flags.NArg() > 1 {
-		body = strings.Join(flags.Args()[1:], " ")
+	if flag.NArg() > 1 {
+		body = strings.Join(flag.Args()[1:], " ")
 	}
 	if len(key) > 255 {
 		return fmt.Errorf("the routing key is %d bytes long: it may be at most 255 bytes", len(key))
@@ -83,7 +76,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Publish with our routing key. Mandatory: the broker returns the message when no binding matches
 	// it, instead of dropping it in silence.
-	confirm, err := ch.PublishWithDeferredConfirmWithContext(ctx,
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 		"topic_logs", // exchange
 		key,          // routing key
 		true,         // mandatory
@@ -94,16 +87,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("publish: %w", err)
 	}
 
-	// Wait for the confirm. A log message nobody hears is no error: we warn, and exit 0.
-	err = publisher.Wait(ctx, confirm, "", *timeout)
-	reason, unrouted := rabbit.Unroutable(err)
-	if err != nil && !unrouted {
-		return err
+	// Wait at most -timeout for the confirm. A return comes before its ack; a log nobody hears is no
+	// error: we warn, and exit 0.
+	wait, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if acked, err := dc.WaitContext(wait); !acked {
+		return rabbit.Unconfirmed(err, *timeout, closed, blocked)
 	}
-	fmt.Fprintf(stdout, " [x] Sent %s:%s\n", key, body)
-	if unrouted {
+	fmt.Printf(" [x] Sent %s:%s\n", key, body)
+	if len(returns) > 0 {
+		r := <-returns
 		fmt.Fprintf(os.Stderr, "emit_log_topic: warning: no binding of \"topic_logs\" matches key %q, so "+
-			"nobody got the message (%s)\n", key, reason)
+			"nobody got the message (%d %s)\n", key, r.ReplyCode, r.ReplyText)
 	}
 	return rabbit.Close(conn)
 }

@@ -6,8 +6,7 @@
 //
 //	go run ./topics/receive_logs_topic [-prefetch 100] binding-key...
 //
-// For example `receive_logs_topic "kern.*" "*.critical"`: in a binding key, "*" stands for exactly one
-// word and "#" for zero or more (quote them, so that the shell leaves them alone).
+// For example `receive_logs_topic "kern.*" "*.critical"` (quoted, so that the shell leaves them alone).
 package main
 
 import (
@@ -15,34 +14,31 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rabbitmq-tutorials-go/tutorials/rabbit"
 )
 
+var prefetch = flag.Int("prefetch", 100, "how many messages the broker may send ahead of our acknowledgements (1-65535)")
+
 func main() { rabbit.Main("receive_logs_topic", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("receive_logs_topic", flag.ContinueOnError)
-	prefetch := flags.Int("prefetch", 100, "how many messages the broker may send ahead of our acknowledgements (1-65535)")
-	const usage = `receive_logs_topic [-prefetch 100] binding-key... (such as: "kern.*" "*.critical")`
-	if err := rabbit.Parse(flags, args, stdout, usage); err != nil {
-		return err
-	}
-	if err := rabbit.Within("prefetch", *prefetch, 1, 65535); err != nil {
-		return err
-	}
-	bindingKeys := flags.Args()
+func run(ctx context.Context) error {
+	bindingKeys := flag.Args()
 	if len(bindingKeys) == 0 {
-		return errors.New("no binding key given. Usage: " + usage)
+		return errors.New(`no binding key given. Usage: receive_logs_topic [-prefetch 100] binding-key... ` +
+			`(such as: "kern.*" "*.critical")`)
+	} else if *prefetch < 1 || *prefetch > 65535 {
+		return errors.New("-prefetch must be from 1 to 65535")
 	}
 
-	conn, err := rabbit.Dial("topics/receive_logs_topic")
+	// Connect and open a channel, as emit_log_topic does.
+	conn, err := rabbit.Dial(rabbit.URL(), "topics/receive_logs_topic")
 	if err != nil {
 		return err
 	}
 	defer rabbit.Close(conn)
-
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open a channel: %w", err)
@@ -75,7 +71,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	// Bind the queue once per binding key. A message whose routing key matches several of them still
-	// arrives once. A binding key is at most 255 bytes; amqp091-go would close the whole connection on a
+	// arrives once. A binding key is at most 255 bytes; amqp091-go would close the connection on a
 	// longer one.
 	for _, bindingKey := range bindingKeys {
 		if len(bindingKey) > 255 {
@@ -92,8 +88,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
-	// At most -prefetch messages unacknowledged (a slow receiver's backlog waits in the queue, not in
-	// our memory). Then consume, and say we are ready only once the broker has the consumer.
+	// At most -prefetch messages unacknowledged: a slow receiver's backlog waits in the queue, not in
+	// our memory (Qos takes 0 as no limit). Listen for what ends deliveries, then consume.
 	if err := ch.Qos(
 		*prefetch, // prefetch count
 		0,         // prefetch size: no limit in bytes
@@ -101,7 +97,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	); err != nil {
 		return fmt.Errorf("set the prefetch count: %w", err)
 	}
-	consumer := rabbit.NewConsumer(conn, ch, q.Name)
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 	msgs, err := ch.Consume(
 		q.Name, // queue
 		"",     // consumer
@@ -114,7 +111,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("consume from %s: %w", q.Name, err)
 	}
-	fmt.Fprintln(stdout, " [*] Waiting for logs. To exit press CTRL+C")
+	fmt.Println(" [*] Waiting for logs. To exit press CTRL+C")
 
 	// Print each message with its routing key, until Ctrl+C.
 	for {
@@ -123,9 +120,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return rabbit.Close(conn)
 		case d, ok := <-msgs:
 			if !ok {
-				return consumer.Ended()
+				return rabbit.Ended(closed, cancelled, fmt.Sprintf("queue %q was deleted", q.Name))
 			}
-			fmt.Fprintf(stdout, " [x] %s:%s\n", d.RoutingKey, d.Body)
+			fmt.Printf(" [x] %s:%s\n", d.RoutingKey, d.Body)
 			if err := d.Ack(false); err != nil { // false: this message only, not all before it
 				return fmt.Errorf("acknowledge: %w", err)
 			}
