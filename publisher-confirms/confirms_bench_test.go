@@ -181,7 +181,7 @@ func benchQueue(b *testing.B, ch *amqp.Channel, name string, maxLen int) {
 func publishNoConfirm(b *testing.B, queue string, count int) measured {
 	b.Helper()
 	client0, broker0 := selfCPU(b), brokerCPU(b)
-	conn, err := rabbit.Dial("publisher-confirms/bench-baseline")
+	conn, err := rabbit.Dial(rabbit.URL(), "publisher-confirms/bench-baseline")
 	ch := openChannel(b, conn, err)
 	defer conn.Close()
 	ctx := context.Background()

@@ -4,7 +4,6 @@ package publisherconfirms_test
 
 import (
 	"flag"
-	"net/url"
 	"os"
 	"regexp"
 	"runtime"
@@ -46,7 +45,7 @@ var strategyArgs = map[string][]string{
 }
 
 // The result line, the same shape for the three strategies.
-var summary = regexp.MustCompile(`^Published ([0-9,]+) messages and handled confirms (individually|in batches|asynchronously) in [0-9,]+ ms$`)
+var summary = regexp.MustCompile(`^Published ([0-9]+) messages and handled confirms (individually|in batches|asynchronously) in [0-9]+ ms\n?$`)
 
 // eachProgram runs f for each program, as parallel subtests: the programs wait on the broker, not on
 // the CPU, and the package's tests stay short.
@@ -120,9 +119,11 @@ func failed(t *testing.T, prog string, p *e2e.Proc, code int, pattern string) []
 	return m
 }
 
-// unconfirmed matches "N unconfirmed (messages ...), " with N as a submatch, or nothing (a stop between
-// two waits leaves nothing in flight).
-const unconfirmed = `(?:([0-9,]+) unconfirmed \(messages [0-9, to.]+\), )?`
+// notConfirmed is how a run that stopped early begins its error line: N of total messages not
+// confirmed, none nacked or returned, some unconfirmed (a submatch) and the rest not published.
+func notConfirmed(total string) string {
+	return `[0-9]+ of ` + total + ` messages not confirmed: 0 nacked, 0 returned, ([0-9]+) unconfirmed, [0-9]+ not published; `
+}
 
 func TestAllConfirmed(t *testing.T) {
 	eachProgram(t, func(t *testing.T, prog string) {
@@ -176,9 +177,9 @@ func TestRejectPublishNacks(t *testing.T) {
 		q := declareQueue(t, amqp.Table{"x-max-length": 300, "x-overflow": "reject-publish"})
 		p := start(t, prog, nil, "-count", "1000", "-queue", q)
 		code := p.Wait()
-		if m := failed(t, prog, p, code, `700 of 1,000 messages not confirmed: 700 nacked \(messages 301 to 1,000\)`); m != nil {
-			if s := summary.FindStringSubmatch(p.Stdout()); s == nil || s[1] != "1,000" {
-				t.Errorf("stdout = %q, want the summary for 1,000 published messages", p.Stdout())
+		if m := failed(t, prog, p, code, `700 of 1000 messages not confirmed: 700 nacked, 0 returned, 0 unconfirmed, 0 not published`); m != nil {
+			if s := summary.FindStringSubmatch(p.Stdout()); s == nil || s[1] != "1000" {
+				t.Errorf("stdout = %q, want the summary for 1000 published messages", p.Stdout())
 			}
 		}
 		if n, _ := e2e.QueueCounts(t, q); n != 300 {
@@ -189,104 +190,51 @@ func TestRejectPublishNacks(t *testing.T) {
 
 // The queue is deleted mid-run: the default exchange has nowhere to route the messages after that, so
 // the broker returns them (mandatory) and then acks them. They are reported as returned, not confirmed:
-// exactly the messages from the first one returned to the last. Every message has the same body here,
-// so only the MessageId tells which message came back; and a return the library dropped (a listener
-// buffer full for 5 s) would show as a confirmed message inside that run.
+// every message not confirmed was returned (the programs know each return by its MessageId).
 func TestQueueDeletedMidRunReturns(t *testing.T) {
 	// Enough messages that the queue is deleted well before the end, few enough to end in seconds.
 	counts := map[string]int{"publish-individually": 3000, "publish-batches": 20000, "publish-async": 20000}
 	eachProgram(t, func(t *testing.T, prog string) {
 		q := declareQueue(t, nil)
 		count := counts[prog]
-		p := start(t, prog, nil, "-count", strconv.Itoa(count), "-queue", q, "-body", "the same body")
+		p := start(t, prog, nil, "-count", strconv.Itoa(count), "-queue", q)
 		waitForMessages(t, q)
 		if _, err := e2e.Channel(t).QueueDelete(q, false, false, false); err != nil {
 			t.Fatalf("delete %s: %v", q, err)
 		}
 		code := p.Wait()
-		total := regexp.QuoteMeta(thousands(count))
-		m := failed(t, prog, p, code, `([0-9,]+) of `+total+` messages not confirmed: ([0-9,]+) returned as unroutable `+
-			`\(messages ([0-9,]+) to `+total+`\)`)
+		m := failed(t, prog, p, code, `([0-9]+) of `+strconv.Itoa(count)+` messages not confirmed: 0 nacked, ([0-9]+) returned, `+
+			`0 unconfirmed, 0 not published`)
 		if m == nil {
 			return
 		}
-		first, _ := strconv.Atoi(strings.ReplaceAll(m[3], ",", ""))
-		if m[1] != m[2] || m[2] != thousands(count-first+1) {
-			t.Errorf("%s not confirmed, %s returned, from message %d of %d: want all of them returned", m[1], m[2], first, count)
+		if n, _ := strconv.Atoi(m[1]); m[1] != m[2] || n == 0 || n == count {
+			t.Errorf("%s not confirmed, %s returned of %d: want some, and all of them returned", m[1], m[2], count)
 		}
-		if s := summary.FindStringSubmatch(p.Stdout()); s == nil || s[1] != thousands(count) {
+		if s := summary.FindStringSubmatch(p.Stdout()); s == nil || s[1] != strconv.Itoa(count) {
 			t.Errorf("stdout = %q, want all %d published", p.Stdout(), count)
 		}
 	})
 }
 
 func TestBadInput(t *testing.T) {
-	const secret = "s3cret-pw"
-	down := e2e.BrokerURL(t, func(u *url.URL) {
-		u.User = url.UserPassword("guest", secret)
-		u.Host = e2e.FreeAddr(t)
-	})
-	wrongPW := e2e.BrokerURL(t, func(u *url.URL) { u.User = url.UserPassword("guest", secret) })
+	e2e.CheckBadURLs(t, programs)
+	e2e.CheckHelp(t, programs...)
 	missing := e2e.UniqueName(t, "pc-missing")
-	cases := []struct {
-		name  string
-		progs []string // nil: all three
-		env   []string
-		args  []string
-		want  string
-	}{
-		{"broker down", nil, []string{"AMQP_URL=" + down}, nil, "connection refused"},
-		{"malformed url", nil, []string{"AMQP_URL=amqp://guest:" + secret + "@localhost:notaport/"}, nil, "not a valid AMQP URL"},
-		{"wrong password", nil, []string{"AMQP_URL=" + wrongPW}, nil, "wrong user name or password"},
-		{"missing queue", nil, nil, []string{"-queue", missing}, `queue "` + missing + `" does not exist`},
-		{"unknown flag", nil, nil, []string{"-bogus"}, "flag provided but not defined: -bogus"},
-		{"bad value", nil, nil, []string{"-count", "many"}, `invalid value "many" for flag -count`},
-		{"argument", nil, nil, []string{"--", "-count"}, `unexpected argument "-count"`},
-		// The bounds in rabbit.Within's words (before: "-count must be 1 to 100,000,000 (got 0)", "-timeout
-		// must be more than 0 and at most 1h (got 0s)").
-		{"count 0", nil, nil, []string{"-count", "0"}, "-count must be from 1 to 100000000 (got 0)"},
-		{"count too big", nil, nil, []string{"-count", "100000001"}, "-count must be from 1 to 100000000 (got 100000001)"},
-		{"timeout 0", nil, nil, []string{"-timeout", "0s"}, "-timeout must be from 1ms to 1h0m0s (got 0s)"},
-		{"timeout too long", nil, nil, []string{"-timeout", "2h"}, "-timeout must be from 1ms to 1h0m0s (got 2h0m0s)"},
-		{"batch 0", []string{"publish-batches"}, nil, []string{"-batch-size", "0"}, "-batch-size must be from 1 to 10000 (got 0)"},
-		{"batch too big", []string{"publish-batches"}, nil, []string{"-batch-size", "2000000000"}, "-batch-size must be from 1 to 10000 (got 2000000000)"},
-		{"window 0", []string{"publish-async"}, nil, []string{"-window", "0"}, "-window must be from 1 to 10000 (got 0)"},
-		{"window too big", []string{"publish-async"}, nil, []string{"-window", "10000000"}, "-window must be from 1 to 10000 (got 10000000)"},
-	}
-	for _, c := range cases {
-		for _, prog := range programs {
-			if c.progs != nil && c.progs[0] != prog {
-				continue
-			}
-			t.Run(c.name+"/"+prog, func(t *testing.T) {
-				t.Parallel()
-				out, errOut, code := e2e.Run(t, prog, c.env, c.args...)
-				e2e.CheckCleanError(t, errOut, code, secret)
-				if !strings.HasPrefix(errOut, prog+": ") || !strings.Contains(errOut, c.want) {
-					t.Errorf("stderr = %q, want %q prefix and %q", errOut, prog+": ", c.want)
-				}
-				if out != "" {
-					t.Errorf("stdout = %q, want nothing", out)
-				}
-			})
-		}
-	}
 	for _, prog := range programs {
-		for _, help := range []string{"-h", "--help"} {
-			t.Run(help+"/"+prog, func(t *testing.T) {
-				t.Parallel()
-				out, errOut, code := e2e.Run(t, prog, nil, help)
-				if code != 0 || errOut != "" || !strings.HasPrefix(out, "Usage: "+prog+" [-count 50000]") {
-					t.Errorf("exit %d, stderr %q, stdout %q: want the usage and exit 0", code, errOut, out)
-				}
-			})
-		}
+		e2e.CheckBadArgs(t,
+			e2e.BadArgs{Program: prog, Args: []string{"-queue", missing}, Want: "no queue '" + missing + "'"},
+			e2e.BadArgs{Program: prog, Args: []string{"-bogus"}, Want: "flag provided but not defined: -bogus"},
+			e2e.BadArgs{Program: prog, Args: []string{"-count", "many"}, Want: `invalid value "many" for flag -count`})
 	}
+	e2e.CheckBadArgs(t,
+		e2e.BadArgs{Program: "publish-batches", Args: []string{"-batch-size", "-1"}, Want: `invalid value "-1" for flag -batch-size`},
+		e2e.BadArgs{Program: "publish-async", Args: []string{"-window", "-1"}, Want: `invalid value "-1" for flag -window`})
 }
 
-// lost is how the programs say the connection was lost, in rabbit.ConfirmError.Why's words (before:
-// "connection lost or channel closed by the broker: REASON"), or a publish call's own error.
-const lost = `(connection to the broker lost \(.+\)|publish: .+)`
+// lost is how the programs say the connection was lost, in rabbit.Unconfirmed's words, or a publish
+// call's own error.
+const lost = `(connection to the broker lost: .+|publish: .+)`
 
 // The connection is lost mid-run (the proxy cuts it, as a network failure or a broker crash would): the
 // messages in flight are reported as unconfirmed, the rest as not published, and the program fails.
@@ -296,8 +244,7 @@ func TestConnectionLostMidRun(t *testing.T) {
 		p, _ := startPublishing(t, prog, proxy.Env())
 		proxy.Cut()
 		code := p.Wait()
-		failed(t, prog, p, code, `[0-9,]+ of 10,000,000 messages not confirmed: `+unconfirmed+
-			`[0-9,]+ not published: `+lost)
+		failed(t, prog, p, code, notConfirmed("10000000")+lost)
 	})
 }
 
@@ -318,8 +265,8 @@ func TestConnectionLostDuringConfirmWait(t *testing.T) {
 		})
 		proxy.Cut()
 		code := p.Wait()
-		m := failed(t, prog, p, code, `1,000 of 1,000 messages not confirmed: ([0-9,]+) unconfirmed \(messages 1(?: to [0-9,]+)?\), `+
-			`[0-9,]+ not published: `+lost)
+		m := failed(t, prog, p, code, `1000 of 1000 messages not confirmed: 0 nacked, 0 returned, ([0-9]+) unconfirmed, `+
+			`[0-9]+ not published; `+lost)
 		if m != nil && m[1] != inFlight[prog] {
 			t.Errorf("%s unconfirmed, want %s", m[1], inFlight[prog])
 		}
@@ -336,7 +283,8 @@ func TestInterrupted(t *testing.T) {
 		p, _ := startPublishing(t, prog, nil)
 		p.Interrupt()
 		code := p.Wait()
-		failed(t, prog, p, code, `[0-9,]+ of 10,000,000 messages not confirmed: `+unconfirmed+`[0-9,]+ not published: interrupted`)
+		failed(t, prog, p, code, notConfirmed("10000000")+
+			`(publish: context canceled|interrupted before the broker confirmed the message \(it may or may not be in the queue\))`)
 	})
 }
 
@@ -358,8 +306,7 @@ func TestNoConfirmWithinTimeout(t *testing.T) {
 		if took := time.Since(began); took > 15*time.Second {
 			t.Errorf("exited %s after the stall, want about 1s (timeout) + 5s (close)", took)
 		}
-		m := failed(t, prog, p, code, `[0-9,]+ of 10,000,000 messages not confirmed: ([0-9]+) unconfirmed `+
-			`\(messages [0-9, to]+\), [0-9,]+ not published: no confirm from the broker within 1s`)
+		m := failed(t, prog, p, code, notConfirmed("10000000")+`no confirm from the broker within 1s \(it may or may not be in the queue\)`)
 		if m == nil {
 			return
 		}
@@ -371,13 +318,13 @@ func TestNoConfirmWithinTimeout(t *testing.T) {
 		published := summary.FindStringSubmatch(p.Stdout())[1]
 		e2e.WaitFor(t, published+" messages in "+q, func() bool {
 			n, _ := e2e.QueueCounts(t, q)
-			return thousands(n) == published
+			return strconv.Itoa(n) == published
 		})
 	})
 }
 
-// The broker blocks publishers (a memory or disk alarm, played by the proxy): each program says so,
-// long before its -timeout, and exits with a bounded close although the broker reads nothing more.
+// The broker blocks publishers (a memory or disk alarm, played by the proxy): each program says so when
+// its -timeout (5s) ends, and exits with a bounded close although the broker reads nothing more.
 // (The close takes 5 to 10s here, not 5: each heartbeat the broker still sends pushes amqp091-go's read
 // deadline back, and the close ends when the library's next heartbeat write fails on the deadline.)
 func TestBrokerBlockingPublishers(t *testing.T) {
@@ -389,10 +336,9 @@ func TestBrokerBlockingPublishers(t *testing.T) {
 		p := start(t, prog, proxy.Env(), "-count", "1000", "-queue", q)
 		code := p.Wait()
 		if took := time.Since(began); took > 20*time.Second {
-			t.Errorf("exited after %s, want well before -timeout (60s): the block noticed at once, then the close", took)
+			t.Errorf("exited after %s, want the -timeout (5s), then the close", took)
 		}
-		failed(t, prog, p, code, `1,000 of 1,000 messages not confirmed: `+unconfirmed+
-			`[0-9,]+ not published: the broker is blocking publishers \(low on memory\)`)
+		failed(t, prog, p, code, notConfirmed("1000")+`the broker is blocking publishers \(low on memory\): no confirm within 5s`)
 	})
 }
 
@@ -418,13 +364,4 @@ func TestSecondInterruptEndsAtOnce(t *testing.T) {
 				code, took, p.Stderr())
 		}
 	})
-}
-
-// thousands formats n with commas, as the programs print their figures.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

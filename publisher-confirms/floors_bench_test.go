@@ -19,7 +19,7 @@ import (
 // floorConn dials and opens a channel in confirm mode.
 func floorConn(b *testing.B, name string) (*amqp.Connection, *amqp.Channel) {
 	b.Helper()
-	conn, err := rabbit.Dial(name)
+	conn, err := rabbit.Dial(rabbit.URL(), name)
 	ch := openChannel(b, conn, err)
 	if err := ch.Confirm(false); err != nil {
 		b.Fatal(err)

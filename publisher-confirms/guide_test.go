@@ -21,17 +21,25 @@ func TestGuideOutput(t *testing.T) {
 	}
 
 	// Ctrl+C during a run of publish-async with the default count and window, with confirms in flight
-	// (the proxy holds back the broker's, so that what it prints has the same shape every time). It publishes to a queue of the test's, so that the test can see it is publishing (another
-	// connection cannot look into the program's exclusive queue); what it prints is the same.
+	// (the proxy holds back the broker's, so that what it prints has the same shape every time). It
+	// publishes to a queue of the test's, so that the test can see it publishing (another connection
+	// cannot look into the program's exclusive queue); what it prints is the same.
 	q := declareQueue(t, nil)
 	proxy := e2e.NewProxy(t)
 	p := e2e.Start(t, "publish-async", proxy.Env(), "-queue", q)
 	waitForMessages(t, q)
 	proxy.Stall()
-	stalled, _ := e2e.QueueCounts(t, q)
-	e2e.WaitFor(t, "messages published after the stall in "+q, func() bool {
+	// The broker's confirms are held back: the program publishes until its window is full, then waits
+	// for the next confirm (under -timeout, 5s). Interrupt it there: the queue has stopped growing.
+	last, same := -1, 0
+	e2e.WaitFor(t, "a full window of messages in "+q, func() bool {
 		n, _ := e2e.QueueCounts(t, q)
-		return n >= stalled+2 // their confirms are held back: they will be unconfirmed
+		if n == last {
+			same++
+		} else {
+			last, same = n, 0
+		}
+		return same == 3 // 150 ms without a new message
 	})
 	p.Interrupt()
 	code := p.Wait()

@@ -1,16 +1,11 @@
 // Command publish-async is strategy 3 of the tutorial "Publisher Confirms": settle confirms as they come.
-//
-// Usage: go run ./publisher-confirms/publish-async [-count 50000] [-window 1000] [-timeout 60s] [-queue NAME] [-body TEXT]
+// Usage: go run ./publisher-confirms/publish-async [-count 50000] [-window 1000] [-timeout 5s] [-queue NAME]
 package main
 
 import (
-	"cmp"
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"maps"
-	"slices"
 	"strconv"
 	"time"
 
@@ -18,26 +13,18 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+var (
+	count   = flag.Int("count", 50000, "how many messages to publish")
+	window  = flag.Uint("window", 1000, "the most messages published and not yet confirmed")
+	timeout = flag.Duration("timeout", 5*time.Second, "how long to wait for the next confirm")
+	queue   = flag.String("queue", "", "publish to this existing queue (default: a fresh exclusive queue)")
+)
+
 func main() { rabbit.Main("publish-async", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("publish-async", flag.ContinueOnError)
-	count := flags.Int("count", 50000, "how many messages to publish")
-	window := flags.Int("window", 1000, "the most messages published and not yet confirmed")
-	timeout := flags.Duration("timeout", 60*time.Second, "how long to wait for the next confirm")
-	queue := flags.String("queue", "", "publish to this existing queue (default: a fresh exclusive queue)")
-	body := flags.String("body", "", "the body of every message (default: the message's number)")
-	if err := rabbit.Parse(flags, args, stdout, "publish-async [-count 50000] [-window 1000] [-timeout 60s] [-queue NAME] [-body TEXT]"); err != nil {
-		return err
-	} else if err := cmp.Or(rabbit.Within("count", *count, 1, 100_000_000), rabbit.Within("window", *window, 1, 10_000),
-		rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour)); err != nil {
-		return err
-	} else if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
-	}
-
+func run(ctx context.Context) error {
 	// Connect and open a channel, as in every tutorial.
-	conn, err := rabbit.Dial("publisher-confirms/publish-async")
+	conn, err := rabbit.Dial(rabbit.URL(), "publisher-confirms/publish-async")
 	if err != nil {
 		return err
 	}
@@ -66,62 +53,75 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return rabbit.DeclareError("queue", *queue, err)
 	}
 
-	// Enable publisher confirms on the channel: the broker now acks each message once it has taken
-	// responsibility for it, or nacks it when it could not.
+	// Enable confirms. The library sends each confirm to confirms, in publishing order, and each return to
+	// returns, before its confirm; both hold a window, so the library never waits for us.
 	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	p := rabbit.NewPublisher(conn, ch)
-	// The library sends the confirms to this Go channel: one per message, in publishing order.
 	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, *window))
+	returns := ch.NotifyReturn(make(chan amqp.Return, *window))
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
 
-	// Strategy 3: keep publishing, and settle each message when its confirm comes. outstanding maps the
-	// sequence number of each message published and not yet confirmed to the message's number, which
-	// is its MessageId too: a message returned because no queue took it is known by it.
-	tally := rabbit.Tally{Count: *count}
+	// Strategy 3: keep publishing; outstanding maps each unconfirmed message's sequence number to its MessageId.
+	published, confirmed, nacked, returned, stop := 0, 0, 0, 0, "" // stop: why the run ended early
 	outstanding := make(map[uint64]int, *window)
-	var stop error
-	settle := func(c amqp.Confirmation, err error) error {
-		if err != nil {
-			return err
+	bounced := 0 // a returned message whose confirm has not come yet (returns come in order too)
+	// next waits at most -timeout for the next confirm and settles its message, or says why none came.
+	next := func() string {
+		wait, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		select {
+		case c, ok := <-confirms:
+			if !ok {
+				break // the channel closed
+			}
+			n := outstanding[c.DeliveryTag]
+			delete(outstanding, c.DeliveryTag)
+			if bounced == 0 && len(returns) > 0 {
+				bounced, _ = strconv.Atoi((<-returns).MessageId)
+			}
+			if !c.Ack {
+				nacked++
+			} else if bounced == n {
+				returned, bounced = returned+1, 0
+			} else {
+				confirmed++
+			}
+			return ""
+		case <-wait.Done():
 		}
-		n := outstanding[c.DeliveryTag]
-		delete(outstanding, c.DeliveryTag)
-		return tally.Settle(n, p.Settled(c, strconv.Itoa(n)))
+		return "; " + rabbit.Unconfirmed(wait.Err(), *timeout, closed, blocked).Error()
 	}
 	start := time.Now()
-	for i := 1; i <= *count && stop == nil; i++ {
-		id := strconv.Itoa(i)
+	for ; published < *count && stop == ""; published++ {
+		id := strconv.Itoa(published + 1)
 		seq := ch.GetNextPublishSeqNo()
 		err := ch.PublishWithContext(ctx,
 			"",     // exchange: the default exchange routes by queue name
 			q.Name, // routing key
-			true,   // mandatory: return the message if no queue takes it
+			true,   // mandatory: if no queue takes it, return it to us
 			false,  // immediate
-			amqp.Publishing{MessageId: id, ContentType: "text/plain", Body: []byte(cmp.Or(*body, id))})
-		if err != nil {
-			stop = p.PublishError(ctx, err)
+			amqp.Publishing{MessageId: id, ContentType: "text/plain", Body: []byte(id)})
+		if err != nil { // Ctrl+C (context canceled), or the channel closed
+			stop = "; publish: " + err.Error()
 			break
 		}
-		outstanding[seq] = i
-		// Settle the confirms that have come; at -window messages in flight, wait for the next one, at
-		// most -timeout.
-		for stop == nil && (len(confirms) > 0 || len(outstanding) >= *window) {
-			stop = settle(p.Next(ctx, confirms, *timeout))
+		outstanding[seq] = published + 1
+		// Settle the confirms that have come; with -window messages in flight, wait for the next one.
+		for stop == "" && (len(confirms) > 0 || len(outstanding) >= int(*window)) {
+			stop = next()
 		}
 	}
-	// Then wait for the confirms still to come (once one fails to, those already here still count).
-	// The messages whose confirm never came are unconfirmed.
-	for len(outstanding) > 0 && (stop == nil || len(confirms) > 0) {
-		stop = cmp.Or(stop, settle(p.Next(ctx, confirms, *timeout)))
-	}
-	for _, seq := range slices.Sorted(maps.Keys(outstanding)) {
-		tally.Settle(outstanding[seq], stop)
+	for stop == "" && len(outstanding) > 0 { // then wait for the confirms still to come
+		stop = next()
 	}
 
-	// Say how it went: anything but all confirmed is an error that names the messages.
-	if err := tally.Report(stdout, "asynchronously", time.Since(start), stop); err != nil {
-		return err
+	// Say how it went: all confirmed, or one line that says what became of the others.
+	fmt.Printf("Published %d messages and handled confirms asynchronously in %d ms\n", published, time.Since(start).Milliseconds())
+	if confirmed < *count {
+		return fmt.Errorf("%d of %d messages not confirmed: %d nacked, %d returned, %d unconfirmed, %d not published%s",
+			*count-confirmed, *count, nacked, returned, published-confirmed-nacked-returned, *count-published, stop)
 	}
 	return rabbit.Close(conn)
 }

@@ -1,14 +1,12 @@
 // Command publish-individually is strategy 1 of the tutorial "Publisher Confirms": wait for each confirm.
 //
-// Usage: go run ./publisher-confirms/publish-individually [-count 50000] [-timeout 60s] [-queue NAME] [-body TEXT]
+// Usage: go run ./publisher-confirms/publish-individually [-count 50000] [-timeout 5s] [-queue NAME]
 package main
 
 import (
-	"cmp"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -16,25 +14,17 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+var (
+	count   = flag.Int("count", 50000, "how many messages to publish")
+	timeout = flag.Duration("timeout", 5*time.Second, "how long to wait for each confirm")
+	queue   = flag.String("queue", "", "publish to this existing queue (default: a fresh exclusive queue)")
+)
+
 func main() { rabbit.Main("publish-individually", run) }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("publish-individually", flag.ContinueOnError)
-	count := flags.Int("count", 50000, "how many messages to publish")
-	timeout := flags.Duration("timeout", 60*time.Second, "how long to wait for each confirm")
-	queue := flags.String("queue", "", "publish to this existing queue (default: a fresh exclusive queue)")
-	body := flags.String("body", "", "the body of every message (default: the message's number)")
-	if err := rabbit.Parse(flags, args, stdout, "publish-individually [-count 50000] [-timeout 60s] [-queue NAME] [-body TEXT]"); err != nil {
-		return err
-	} else if err := cmp.Or(rabbit.Within("count", *count, 1, 100_000_000),
-		rabbit.Within("timeout", *timeout, time.Millisecond, time.Hour)); err != nil {
-		return err
-	} else if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
-	}
-
+func run(ctx context.Context) error {
 	// Connect and open a channel, as in every tutorial.
-	conn, err := rabbit.Dial("publisher-confirms/publish-individually")
+	conn, err := rabbit.Dial(rabbit.URL(), "publisher-confirms/publish-individually")
 	if err != nil {
 		return err
 	}
@@ -63,38 +53,48 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return rabbit.DeclareError("queue", *queue, err)
 	}
 
-	// Enable publisher confirms on the channel: the broker now acks each message once it has taken
-	// responsibility for it, or nacks it when it could not.
+	// Enable publisher confirms, and listen for what can keep an ack from meaning "in the queue": a
+	// return (no queue took the message), the channel's close, the broker blocking publishers.
 	if err := ch.Confirm(false /* no-wait */); err != nil {
 		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	p := rabbit.NewPublisher(conn, ch)
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
 
-	// Strategy 1: publish a message, then wait for its confirm before publishing the next. MessageId
-	// numbers the messages: a message returned because no queue took it is known by it.
-	tally := rabbit.Tally{Count: *count}
-	var stop error
+	// Strategy 1: publish a message, then wait at most -timeout for its confirm; MessageId names it if returned.
+	var published, nacked, returned, unconfirmed int
+	var stop string // why the run stopped early
 	start := time.Now()
-	for i := 1; i <= *count && stop == nil; i++ {
-		id := strconv.Itoa(i)
+	for ; published < *count && stop == ""; published++ {
+		id := strconv.Itoa(published + 1)
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx,
 			"",     // exchange: the default exchange routes by queue name
 			q.Name, // routing key
-			true,   // mandatory: return the message if no queue takes it
+			true,   // mandatory: if no queue takes it, return it to us
 			false,  // immediate
-			amqp.Publishing{MessageId: id, ContentType: "text/plain", Body: []byte(cmp.Or(*body, id))})
-		if err != nil {
-			stop = p.PublishError(ctx, err)
+			amqp.Publishing{MessageId: id, ContentType: "text/plain", Body: []byte(id)})
+		if err != nil { // Ctrl+C (context canceled), or the channel closed
+			stop = "; publish: " + err.Error()
 			break
 		}
-		// Wait for its confirm, at most -timeout: nacked and returned messages are counted, any other
-		// end of the wait (timeout, lost connection, blocked broker, Ctrl+C) ends the run.
-		stop = tally.Settle(i, p.Wait(ctx, dc, id, *timeout))
+		wait, cancel := context.WithTimeout(ctx, *timeout)
+		acked, err := dc.WaitContext(wait)
+		cancel()
+		if !acked && (err != nil || len(closed) > 0) { // not a nack: the wait ended without a confirm
+			unconfirmed, stop = 1, "; "+rabbit.Unconfirmed(err, *timeout, closed, blocked).Error()
+		} else if !acked {
+			nacked++
+		} else if len(returns) > 0 && (<-returns).MessageId == id {
+			returned++
+		}
 	}
 
-	// Say how it went: anything but all confirmed is an error that names the messages.
-	if err := tally.Report(stdout, "individually", time.Since(start), stop); err != nil {
-		return err
+	// Say how it went: all confirmed, or one line that says what became of the others.
+	fmt.Printf("Published %d messages and handled confirms individually in %d ms\n", published, time.Since(start).Milliseconds())
+	if confirmed := published - nacked - returned - unconfirmed; confirmed < *count {
+		return fmt.Errorf("%d of %d messages not confirmed: %d nacked, %d returned, %d unconfirmed, %d not published%s",
+			*count-confirmed, *count, nacked, returned, unconfirmed, *count-published, stop)
 	}
 	return rabbit.Close(conn)
 }
