@@ -148,3 +148,28 @@ func TestWorkerQueueDeclaredOtherwise(t *testing.T) {
 func amqpText(body string) amqp.Publishing {
 	return amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "text/plain", Body: []byte(body)}
 }
+
+// Before 4.3 the worker parks a task out of tries itself, with a confirm. The broker blocking publishers
+// then (the proxy plays a memory alarm): the worker names it in one line, exit 1, and the task, never
+// acknowledged, is back in the work queue once the connection is gone; QUEUE.dead got nothing.
+func TestWorkerParkBlocked(t *testing.T) {
+	if b, version := brokerRetries(t); b {
+		t.Skipf("RabbitMQ %s dead-letters the task itself: the worker publishes nothing", version)
+	}
+	q := declared(t)
+	proxy := e2e.NewProxy(t)
+	proxy.Block("low on memory")
+	w := e2e.Start(t, "worker", proxy.Env(), "-queue", q, "-dot", "0")
+	w.WaitLine(" [*] Waiting for messages.")
+	send(t, q, "poison")
+	w.WaitLine(" [!] Failed on delivery 4 of 5")
+	code := w.Wait()
+	e2e.CheckCleanError(t, w.Stderr(), code)
+	if want := "worker: fail the task: the broker is blocking publishers (low on memory): no confirm within 5s\n"; w.Stderr() != want {
+		t.Errorf("stderr %q, want %q", w.Stderr(), want)
+	}
+	e2e.WaitFor(t, "the task back in "+q, func() bool { return ready(t, q) == 1 })
+	if n := ready(t, q+".dead"); n != 0 {
+		t.Errorf("%s.dead holds %d tasks, want 0", q, n)
+	}
+}
