@@ -120,7 +120,7 @@ func TestLostAtConfirm(t *testing.T) {
 	p1.Cut()
 	line := prod.WaitLine(" [!] Left ")
 	if !strings.Contains(line, ": connection to the broker lost: ") || !strings.Contains(line, " before it confirmed the message (") ||
-		!strings.HasSuffix(line, "; trying "+node(p2)) || strings.Contains(line, "block") {
+		!strings.HasSuffix(line, "; trying "+node(p2)+" (unconfirmed: 1)") || strings.Contains(line, "block") {
 		t.Errorf("producer said %q, want the connection lost (rabbit's words), never blocked, and the next node", line)
 	}
 	if code := prod.Wait(); code != 0 || !strings.HasSuffix(prod.Stdout(), " [x] Published 1 tasks: 1 confirmed, 1 republished") {
@@ -138,7 +138,7 @@ func TestBlockedBroker(t *testing.T) {
 	p1, p2 := e2e.NewProxy(t), e2e.NewProxy(t)
 	p1.Block("low on memory")
 	out, errOut, code := e2e.Run(t, "producer", []string{"AMQP_URL=" + p1.URL() + "," + p2.URL()}, "-count", "5", "-timeout", "1s")
-	if code != 0 || !strings.Contains(out, " [!] Left "+node(p1)+": the broker is blocking publishers (low on memory): no confirm within 1s; trying "+node(p2)+"\n") ||
+	if code != 0 || !strings.Contains(out, " [!] Left "+node(p1)+": the broker is blocking publishers (low on memory): no confirm within 1s; trying "+node(p2)+" (unconfirmed: 5)\n") ||
 		!strings.HasSuffix(out, " [x] Published 5 tasks: 5 confirmed, 5 republished") {
 		t.Fatalf("producer: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -153,7 +153,7 @@ func TestNoConfirm(t *testing.T) {
 	stalled := strings.TrimPrefix(e2e.StallAtConfirmSelect(t, p1)[0], "AMQP_URL=")
 	start := time.Now()
 	out, errOut, code := e2e.Run(t, "producer", []string{"AMQP_URL=" + stalled + "," + p2.URL()}, "-count", "1", "-timeout", "1s")
-	want := " [!] Left " + node(p1) + ": no confirm from the broker within 1s (it may or may not be in the queue); trying " + node(p2) + "\n"
+	want := " [!] Left " + node(p1) + ": no confirm from the broker within 1s (it may or may not be in the queue); trying " + node(p2) + " (unconfirmed: 1)\n"
 	if code != 0 || !strings.Contains(out, want) || !strings.HasSuffix(out, " [x] Published 1 tasks: 1 confirmed, 1 republished") {
 		t.Fatalf("producer: exit %d, want the line %q\n%s\n%s", code, want, out, errOut)
 	}

@@ -1,6 +1,6 @@
 // Command consumer does the tasks of the durable quorum queue "task_queue", acknowledging each once done,
 // through lost connections and dead nodes: the Reliability tutorial's consumer (AMQP_URL may list the
-// nodes of a cluster, comma-separated). Usage: go run ./reliability/consumer [-work 100ms] [-prefetch 1]
+// nodes of a cluster, comma-separated). Usage: go run ./reliability/consumer [-work 100ms] [-prefetch 1] [-idle 10s]
 package main
 
 import (
@@ -8,7 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"slices"
+	"regexp"
 	"strings"
 	"time"
 
@@ -22,6 +22,7 @@ var (
 	prefetch = flag.Int("prefetch", 1, "how many unacknowledged tasks the broker may give this consumer")
 	fail     = flag.String("fail", "", "a task that always fails (for the dead-letter queue)")
 	giveUp   = flag.Duration("give-up", 2*time.Minute, "how long to go on trying when no broker answers")
+	idle     = flag.Duration("idle", 10*time.Second, "after this long without a task, ask for one; no answer as long again: next node")
 )
 
 func main() { rabbit.Main("consumer", run) }
@@ -30,7 +31,7 @@ func main() { rabbit.Main("consumer", run) }
 func (c *consumer) session(ctx context.Context, url string) error {
 	conn, err := rabbit.Dial(url, "reliability/consumer")
 	if err != nil {
-		return classify(err, err)
+		return err
 	}
 	defer rabbit.Close(conn)
 	defer func() { c.lastUp = time.Now() }()
@@ -50,7 +51,7 @@ func (c *consumer) session(ctx context.Context, url string) error {
 			false, // no-wait
 			amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}, // arguments
 		); err != nil {
-			return classify(err, rabbit.DeclareError("queue", name, err))
+			return rabbit.DeclareError("queue", name, err)
 		}
 	}
 
@@ -92,8 +93,17 @@ func (c *consumer) session(ctx context.Context, url string) error {
 		case <-ctx.Done():
 			return nil
 		case d, ok = <-msgs:
+		case <-time.After(*idle):
+			// No task for -idle: ask for one. A node cut off by a network partition delivers nothing and says
+			// nothing, but a get needs the queue's leader: no answer within -idle, and a timer closes the connection.
+			timer := time.AfterFunc(*idle, func() { rabbit.Close(conn) })
+			if d, ok, err = ch.Get("task_queue", false /* auto-ack */); !timer.Stop() {
+				return fmt.Errorf("no task for %s, then no answer to a get within %s: cut off from the other nodes?", *idle, *idle)
+			} else if err == nil && !ok {
+				continue // the node answered: no task waits
+			}
 		}
-		if !ok { // the reconnect loop takes over
+		if !ok { // the deliveries ended, or the get failed: the reconnect loop takes over
 			return rabbit.Ended(closed, cancelled, "queue \"task_queue\" was deleted")
 		}
 
@@ -110,9 +120,8 @@ func (c *consumer) session(ctx context.Context, url string) error {
 			case <-time.After(*work):
 			}
 
-			// A failed task goes back with a reject (requeue): a quorum queue counts it in x-delivery-count,
-			// and past its delivery limit dead-letters the task, or drops it. Not a nack: since 4.3 a nack
-			// with requeue means "not now" and is not counted, and the task would come back forever.
+			// A failed task goes back with a reject (requeue), which x-delivery-count counts: past the delivery limit
+			// the queue dead-letters or drops it. Not a nack: since 4.3 a nack with requeue is not counted (it loops).
 			if *fail != "" && string(d.Body) == *fail {
 				if err := d.Reject(true); err != nil { // requeue: yes
 					return fmt.Errorf("hand back task %s: %w", d.Body, err)
@@ -122,13 +131,9 @@ func (c *consumer) session(ctx context.Context, url string) error {
 				continue
 			}
 			c.done[d.MessageId] = true // remembered before the ack: a lost ack makes it a duplicate
-			c.tasks, mark = c.tasks+1, ""
-			if d.Redelivered {
-				c.redelivered, mark = c.redelivered+1, " (redelivered)"
-			}
-		} else {
-			c.duplicates++
+			mark = map[bool]string{true: " (redelivered)"}[d.Redelivered]
 		}
+		c.marks[mark]++ // for the summary
 
 		// Acknowledge on the channel the task came on, as d.Ack does: a delivery tag means nothing on another.
 		if err := d.Ack(false); err != nil { // multiple: no
@@ -140,14 +145,14 @@ func (c *consumer) session(ctx context.Context, url string) error {
 
 // consumer is what survives a connection: the ids of the tasks done, and the counts.
 type consumer struct {
-	done                           map[string]bool // message ids of the tasks done
-	tasks, redelivered, duplicates int
-	lastUp                         time.Time // when a session that got connected ended, or the start
-	waiting                        bool      // whether a session got as far as consuming
+	done    map[string]bool // message ids of the tasks done
+	marks   map[string]int  // how many tasks were done with each mark: "", " (redelivered)", " (duplicate)"
+	lastUp  time.Time       // when a session that got connected ended, or the start
+	waiting bool            // whether a session got as far as consuming
 }
 
 func run(ctx context.Context) error {
-	c := &consumer{done: map[string]bool{}, lastUp: time.Now()}
+	c := &consumer{done: map[string]bool{}, marks: map[string]int{}, lastUp: time.Now()}
 
 	// The reconnect loop: consume from the next node of the list until Ctrl+C. Delivery tags die with
 	// their channel, so a new connection starts from what this consumer remembers: the ids of tasks done.
@@ -158,9 +163,9 @@ func run(ctx context.Context) error {
 		err := c.session(ctx, url)
 		switch {
 		case ctx.Err() != nil:
-			fmt.Printf(" [x] Stopped: %d tasks done, %d redelivered, %d duplicates\n", c.tasks, c.redelivered, c.duplicates)
+			fmt.Printf(" [x] Stopped: %d tasks done, %d redelivered, %d duplicates\n", len(c.done), c.marks[" (redelivered)"], c.marks[" (duplicate)"])
 			return nil
-		case errors.As(err, new(permanent)):
+		case permanent(err):
 			return err
 		case time.Since(c.lastUp) > *giveUp:
 			return fmt.Errorf("no broker for %s (last error: %v)", *giveUp, err)
@@ -178,17 +183,12 @@ func run(ctx context.Context) error {
 	}
 }
 
-type permanent struct{ error }
-
-// classify marks said permanent for a refusal every node repeats (a wrong password or vhost, which rabbit.Dial
-// says in words; a queue declared otherwise), not for 4.3's 541 while its metadata store has no majority.
-func classify(err, said error) error {
+// permanent says whether err is a refusal every node repeats, not 4.3's 541 while its metadata store has no
+// majority: a wrong password or vhost (rabbit.Dial's words), no permission, a queue declared otherwise.
+func permanent(err error) bool {
 	var aerr *amqp.Error
-	if errors.As(err, &aerr) && slices.Contains([]int{amqp.AccessRefused, amqp.NotAllowed, amqp.PreconditionFailed}, aerr.Code) ||
-		strings.Contains(err.Error(), ": access refused: ") || strings.Contains(err.Error(), ": not allowed: ") {
-		return permanent{said}
-	}
-	return said
+	return errors.As(err, &aerr) && (aerr.Code == amqp.AccessRefused || aerr.Code == amqp.NotAllowed) ||
+		regexp.MustCompile(`: (access refused|not allowed): | exists with other properties \(`).MatchString(err.Error())
 }
 
 // node names the node at url without the password: host:port. (url was dialled, so it parses.)
