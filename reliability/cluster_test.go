@@ -24,9 +24,14 @@ var nodeURLs = []string{
 }
 
 // needCluster skips the test, saying how to run it, unless the cluster of scripts/cluster.sh runs (the
-// test kills its nodes, so it must be ours).
+// test kills its nodes, so it must be ours) and, for a test, AMQP_URL names one of its nodes, as `make
+// test-cluster` sets it: `make test` (the broker at port 5672) leaves alone a cluster someone else is using.
+// (`make bench` runs the cluster's benchmarks whenever it runs.)
 func needCluster(t testing.TB) {
 	t.Helper()
+	if _, bench := t.(*testing.B); !bench && !slices.ContainsFunc(nodeURLs, func(u string) bool { return strings.HasPrefix(e2e.URL(), u) }) {
+		t.Skip("the cluster tests kill nodes of the local cluster and cut them off: they run with `make cluster`, then `make test-cluster`")
+	}
 	pid := filepath.Join(e2e.RepoRoot(), ".broker", "forky-root", "var", "lib", "tutorials-cluster", "c1", "rabbit.pid")
 	if _, err := os.Stat(pid); err != nil {
 		t.Skip("no local cluster: start it with `make cluster` (these tests kill its nodes), then `make test-cluster`")
