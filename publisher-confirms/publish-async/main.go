@@ -69,8 +69,7 @@ func run(ctx context.Context) error {
 	bounced := 0 // a returned message whose confirm has not come yet (returns come in order too)
 	// next waits at most -timeout for the next confirm and settles its message, or says why none came.
 	next := func() string {
-		wait, cancel := context.WithTimeout(ctx, *timeout)
-		defer cancel()
+		var err error // nil if the channel closed
 		select {
 		case c, ok := <-confirms:
 			if !ok {
@@ -89,9 +88,12 @@ func run(ctx context.Context) error {
 				confirmed++
 			}
 			return ""
-		case <-wait.Done():
+		case <-time.After(*timeout):
+			err = context.DeadlineExceeded
+		case <-ctx.Done():
+			err = ctx.Err()
 		}
-		return "; " + rabbit.Unconfirmed(wait.Err(), *timeout, closed, blocked).Error()
+		return "; " + rabbit.Unconfirmed(err, *timeout, closed, blocked).Error()
 	}
 	start := time.Now()
 	for ; published < *count && stop == ""; published++ {
@@ -108,13 +110,11 @@ func run(ctx context.Context) error {
 			break
 		}
 		outstanding[seq] = published + 1
-		// Settle the confirms that have come; with -window messages in flight, wait for the next one.
-		for stop == "" && (len(confirms) > 0 || len(outstanding) >= int(*window)) {
+		// Settle the confirms that have come; with -window messages in flight, or all published, wait for the next.
+		last := published+1 == *count
+		for stop == "" && (len(confirms) > 0 || len(outstanding) >= int(*window) || last && len(outstanding) > 0) {
 			stop = next()
 		}
-	}
-	for stop == "" && len(outstanding) > 0 { // then wait for the confirms still to come
-		stop = next()
 	}
 
 	// Say how it went: all confirmed, or one line that says what became of the others.
