@@ -151,6 +151,9 @@ func scenario(t testing.TB, n int, faults []*fault) {
 	for i, f := range faults {
 		waitDoneAtLeast(t, step*(i+1), c1, c2)
 		from := time.Now()
+		if strings.Contains(prod.Stdout(), " [x] Published ") { // else the stall measured would be none
+			t.Fatalf("the producer had confirmed every task before the fault %q: the test needs more tasks", f.name)
+		}
 		restart := f.do(t)
 		// Let the programs notice and move on before the node comes back.
 		waitDoneAtLeast(t, step*(i+1)+step/4, c1, c2)
