@@ -60,7 +60,7 @@ cluster-heal: ## end every partition of the cluster
 	@scripts/cluster.sh heal
 
 .PHONY: test-cluster
-test-cluster: ## the Reliability tutorial's tests that kill nodes of the local cluster (make cluster first)
+test-cluster: ## the Reliability tutorial's tests that kill nodes of the local cluster and cut them off (make cluster first)
 	AMQP_URL=amqp://guest:guest@localhost:5700/ $(GO) test -race -count=1 -run Cluster -v ./reliability/ 2>&1 | grep -v '^ *\[x\] Done'; exit $${PIPESTATUS[0]}
 
 .PHONY: build

@@ -55,3 +55,35 @@ func BenchmarkClusterFaults(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkClusterPartitions: the partition tests' figures (see partition_test.go), one run of each
+// scenario per iteration: what was published again, redelivered and seen twice, the longest time
+// without a finished task during the partition and after the heal, and how long after the heal
+// declarations worked through every node and the nodes logged each other up.
+func BenchmarkClusterPartitions(b *testing.B) {
+	needCluster(b)
+	for _, c := range []struct {
+		name string
+		run  func(testing.TB) *splitRun
+	}{
+		{"producer-node-20s", cutProducerNode},
+		{"leader-node-20s", cutLeaderNode},
+		{"consumer-node-25s", cutConsumerNode},
+		{"short-4s", cutShort},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				r := c.run(b)
+				b.ReportMetric(float64(r.republished), "republished")
+				b.ReportMetric(float64(r.redelivered), "redelivered")
+				b.ReportMetric(float64(r.dups), "duplicates")
+				b.ReportMetric(float64(r.stallDuring.Milliseconds()), "stall-during-ms")
+				b.ReportMetric(float64(r.stallAfter.Milliseconds()), "stall-after-ms")
+				b.ReportMetric(float64(r.declareAfter.Milliseconds()), "heal-to-declare-ms")
+				if len(r.upAgain) > 0 {
+					b.ReportMetric(float64(r.upAgain[len(r.upAgain)-1].Sub(r.healAt).Milliseconds()), "heal-to-up-ms")
+				}
+			}
+		})
+	}
+}

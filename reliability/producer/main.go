@@ -1,7 +1,7 @@
 // Command producer publishes the tasks 1..N to the durable quorum queue "task_queue" and does not stop
 // until the broker has confirmed every one, whatever happens to the node it is connected to: the
 // producer of the Reliability tutorial. AMQP_URL may list the nodes of a cluster, comma-separated.
-// Usage: go run ./reliability/producer [-count 1000] [-window 100] [-rate 0] [-timeout 10s] [-give-up 2m]
+// Usage: go run ./reliability/producer [-count 1000] [-window 100] [-rate 0] [-timeout 15s] [-give-up 2m]
 package main
 
 import (
@@ -24,7 +24,7 @@ var (
 	count   = flag.Int("count", 1000, "how many tasks to publish")
 	window  = flag.Int("window", 100, "the most tasks published but not yet confirmed (at least 1)")
 	rate    = flag.Int("rate", 0, "publish at most this many tasks a second (0: as fast as confirms allow)")
-	timeout = flag.Duration("timeout", 10*time.Second, "how long to wait for a confirm before trying the next node")
+	timeout = flag.Duration("timeout", 15*time.Second, "how long to wait for a confirm before trying the next node")
 	giveUp  = flag.Duration("give-up", 2*time.Minute, "how long to go on trying when no broker confirms anything")
 )
 
@@ -103,7 +103,7 @@ func (p *producer) session(ctx context.Context, url string) error {
 		// Wait at most -timeout for the oldest task's confirm (a later one confirmed first counts in its
 		// turn). A nack, a lost connection, a blocked broker, or no confirm in time ends the session, and its
 		// deferred Close the connection: the next node gets the tasks. A node cut off from the others by a
-		// network partition says nothing: -timeout is the only sign (10 s: above a leader election, ~6 s).
+		// network partition says nothing: -timeout is the only sign (15 s: above a leader election, 6-10 s).
 		wait, cancel := context.WithTimeout(ctx, *timeout)
 		acked, err := dcs[0].WaitContext(wait)
 		cancel()
