@@ -86,8 +86,8 @@ func partitionScenario(t testing.TB, s split) *splitRun {
 	healthyCluster(t)
 	freshClusterQueues(t)
 	declareOn(t, s.leader)
-	if n := leaderSeenBy(s.leader); n != s.leader {
-		t.Fatalf("task_queue, declared through node %d, has its leader on node %d: is queue_leader_locator client-local?", s.leader, n)
+	if n, said := leaderSeenBy(s.leader); n != s.leader {
+		t.Fatalf("task_queue, declared through node %d, has its leader elsewhere (%s): is queue_leader_locator client-local?", s.leader, said)
 	}
 	r := &splitRun{}
 	for i, n := range s.consumers {
@@ -400,19 +400,19 @@ func lineAt(p *e2e.Proc, substr string) (string, time.Time, bool) {
 	return "", time.Time{}, false
 }
 
-// leaderSeenBy is the node (1-3) that node n names as task_queue's leader, 0 if it does not answer.
-func leaderSeenBy(n int) int {
-	out, err := exec.Command("bash", clusterScript(), "ctl", strconv.Itoa(n), "-q", "list_queues", "name", "leader").Output()
+// leaderSeenBy is the node (1-3) that node n names as task_queue's leader, or 0 and what it said.
+func leaderSeenBy(n int) (int, string) {
+	out, err := exec.Command("bash", clusterScript(), "ctl", strconv.Itoa(n), "-q", "list_queues", "name", "leader").CombinedOutput()
 	if err != nil {
-		return 0
+		return 0, fmt.Sprintf("%v: %s", err, out)
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		if f := strings.Fields(line); len(f) == 2 && f[0] == "task_queue" && strings.HasPrefix(f[1], "tutorials-c") {
 			m, _ := strconv.Atoi(f[1][len("tutorials-c"):strings.Index(f[1], "@")])
-			return m
+			return m, line
 		}
 	}
-	return 0
+	return 0, string(out)
 }
 
 // The producer's node cut off while it publishes, for 20 s (longer than failure detection). Its
@@ -456,10 +456,17 @@ func cutLeaderNode(t testing.TB) *splitRun {
 	m := others(l)
 	r := partitionScenario(t, split{leader: l, cut: l, length: 20 * time.Second, producer: m[0], consumers: m,
 		during: func(t testing.TB, r *splitRun) {
-			// Tasks are done again on the majority side: it has a new leader.
+			// Tasks are done again on the majority side: it has a new leader, which rabbitmqctl names there
+			// (asked again until the partition ends: during one, a query of every node can fail).
 			waitDoneAtLeast(t, len(doneTasks(r.cons[0], r.cons[1]))+partitionRate, r.cons[0], r.cons[1])
-			if n := leaderSeenBy(m[0]); n == 0 || n == l {
-				t.Errorf("node %d names node %d task_queue's leader, want node %d's successor", m[0], n, l)
+			for {
+				n, said := leaderSeenBy(m[0])
+				if n != 0 && n != l {
+					break
+				} else if time.Now().After(r.cutAt.Add(18 * time.Second)) {
+					t.Errorf("node %d does not name a new leader for task_queue (node %d's was cut off): %s", m[0], l, said)
+					break
+				}
 			}
 		}})
 	if len(r.elected) == 0 {
