@@ -70,13 +70,8 @@ func (w *waitQueue) fail(ctx context.Context, d amqp.Delivery, delivery int) (st
 		w.queue+".dead", // routing key
 		true,            // mandatory
 		false,           // immediate
-		amqp.Publishing{
-			Headers:      d.Headers,
-			DeliveryMode: amqp.Persistent,
-			ContentType:  d.ContentType,
-			MessageId:    d.MessageId,
-			Body:         d.Body,
-		})
+		amqp.Publishing{Headers: d.Headers, DeliveryMode: amqp.Persistent, ContentType: d.ContentType,
+			MessageId: d.MessageId, Body: d.Body})
 	if err != nil {
 		return "", fmt.Errorf("publish: %w", err)
 	}
