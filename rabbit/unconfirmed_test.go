@@ -34,7 +34,7 @@ func newPublisher(t *testing.T, url string, args amqp.Table) *publisher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := ch.QueueDeclare(e2e.UniqueName(t, "unconfirmed"), false, true, false, false, args)
+	q, err := ch.QueueDeclare(e2e.UniqueName(t, "unconfirmed"), true, true, false, false, args) // durable: 4.x deprecates transient shared queues
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +128,7 @@ func TestUnconfirmedConnectionLost(t *testing.T) {
 func TestUnconfirmedBlocked(t *testing.T) {
 	proxy := e2e.NewProxy(t)
 	p := newPublisher(t, proxy.URL(), nil)
+	t.Cleanup(proxy.Cut) // first: a blocked connection's close would wait for its close-ok
 	proxy.Block("low on memory")
 	outcome(t, p.publish(t, context.Background(), "", p.queue, time.Second),
 		"the broker is blocking publishers (low on memory): no confirm within 1s")
@@ -149,6 +150,7 @@ func TestUnconfirmedTimedOutAndInterrupted(t *testing.T) {
 	proxy := e2e.NewProxy(t)
 	proxy.StallAfterConfirmSelect()
 	p := newPublisher(t, proxy.URL(), nil)
+	t.Cleanup(proxy.Cut) // first: a stalled connection's close would wait for its close-ok
 	outcome(t, p.publish(t, context.Background(), "", p.queue, 500*time.Millisecond),
 		"no confirm from the broker within 500ms (it may or may not be in the queue)", "block")
 	ctx, cancel := context.WithCancel(context.Background())

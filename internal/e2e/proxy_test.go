@@ -112,7 +112,7 @@ func TestStallAfterConfirmSelect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := ch.QueueDeclare(UniqueName(t, "stall"), false, true, false, false, nil)
+	q, err := ch.QueueDeclare(UniqueName(t, "stall"), true, true, false, false, nil) // durable: 4.x deprecates transient shared queues
 	if err != nil {
 		t.Fatal(err)
 	}
