@@ -1,6 +1,4 @@
-// Command offset_tracking_receive reads the stream "stream-offset-tracking-go" over AMQP 0-9-1 up to a
-// "marker", storing the offset it reached in a file: the consumer of the streams' "Offset Tracking".
-//
+// Command offset_tracking_receive reads a stream up to a "marker", keeping its offset in a file: "Offset Tracking".
 // Usage: go run ./streams/offset_tracking_receive [-stream stream-offset-tracking-go] [-offset-file FILE] [-offset first|next|N] [-store-every 10]
 package main
 
@@ -13,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -63,13 +62,15 @@ func run(ctx context.Context) error {
 	} else if ok {
 		start = stored + 1
 	}
-	// -offset overrides it: an offset is a number, a time a timestamp, the rest a string the broker checks.
+	// -offset overrides it: an offset, a time, or a word (before 4.3 the broker answers a bad one with a bare 541).
 	if n, err := strconv.ParseUint(*from, 10, 63); err == nil {
 		start = int64(n)
 	} else if t, err := time.Parse(time.RFC3339, *from); err == nil {
 		start = t
-	} else if *from != "" {
+	} else if regexp.MustCompile(`^(first|last|next|[0-9]+[YMDhms])$`).MatchString(*from) {
 		start = *from
+	} else if *from != "" {
+		return fmt.Errorf("-offset %q: want first, last, next, an offset (42), a time (RFC 3339) or an age (30s, 10m, 2h, 7D)", *from)
 	}
 
 	// Set a prefetch limit and attach at start, as the Hello World receive does.

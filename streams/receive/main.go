@@ -1,5 +1,4 @@
-// Command receive prints the messages of the stream "hello-go-stream" from its first one, over AMQP
-// 0-9-1, until Ctrl+C: the consumer of the stream tutorials' "Hello World!".
+// Command receive prints the stream "hello-go-stream" over AMQP 0-9-1: the stream tutorials' consumer.
 // Usage: go run ./streams/receive [-stream hello-go-stream] [-offset first] [-filter VALUES [-match-unfiltered]] [-prefetch 100]
 package main
 
@@ -8,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,20 +50,20 @@ func run(ctx context.Context) error {
 		return rabbit.DeclareError("queue", *stream, err)
 	}
 
-	// A stream consumer must set a prefetch limit (else 406) and ack: reading removes nothing, and an
-	// ack hands credit back, without which the broker stops at prefetch messages.
+	// A stream consumer must set a prefetch limit (else 406) and ack, which hands credit back to the broker.
 	if err := ch.Qos(*prefetch, 0, false /* prefetch count, size, global */); err != nil {
 		return fmt.Errorf("set prefetch: %w", err)
 	}
 
-	// x-stream-offset says where to start: an offset is a number, a time a timestamp, the rest (first,
-	// last, next, an age) a string the broker checks. With x-stream-filter the broker skips chunks
-	// holding none of the values, but delivers a chunk holding one whole: so we check each message too.
+	// x-stream-offset says where to start: an offset, a time, or a word (before 4.3 a bad one is a bare 541).
+	// With x-stream-filter the broker skips chunks without the values, but delivers a chunk with one whole.
 	var start any = *offset
 	if n, err := strconv.ParseUint(*offset, 10, 63); err == nil {
 		start = int64(n)
 	} else if t, err := time.Parse(time.RFC3339, *offset); err == nil {
 		start = t
+	} else if !regexp.MustCompile(`^(first|last|next|[0-9]+[YMDhms])$`).MatchString(*offset) {
+		return fmt.Errorf("-offset %q: want first, last, next, an offset (42), a time (RFC 3339) or an age (30s, 10m, 2h, 7D)", *offset)
 	}
 	consumerArgs, values := amqp.Table{"x-stream-offset": start}, []any(nil)
 	if *filter != "" {
