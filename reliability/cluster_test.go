@@ -87,20 +87,28 @@ func rotate(first int) string {
 // freshClusterQueues deletes task_queue and task_queue.dead on the cluster (ours: needCluster checked).
 func freshClusterQueues(t testing.TB) {
 	t.Helper()
-	conn, err := rabbit.Dial(nodeURLs[0], "cluster-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, done := channelOn(t, nodeURLs[0])
+	defer done()
 	for _, q := range []string{"task_queue", "task_queue.dead"} {
 		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
 			t.Fatalf("delete %s: %v", q, err)
 		}
 	}
+}
+
+// channelOn opens a connection and a channel of the test's own to the node at u, with amqp091-go
+// itself (not the code under test); done closes them.
+func channelOn(t testing.TB, u string) (ch *amqp.Channel, done func()) {
+	t.Helper()
+	conn, err := amqp.Dial(u)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", u, err)
+	}
+	if ch, err = conn.Channel(); err != nil {
+		_ = conn.Close()
+		t.Fatalf("open a channel on %s: %v", u, err)
+	}
+	return ch, func() { _ = conn.Close() }
 }
 
 // queueLen is the number of ready messages in queue, asked of the first node that answers.

@@ -150,15 +150,8 @@ func partitionScenario(t testing.TB, s split) *splitRun {
 // queue's leader is on the node the client declares it through (queue_leader_locator client-local).
 func declareOn(t testing.TB, n int) {
 	t.Helper()
-	conn, err := rabbit.Dial(nodeURLs[n-1], "cluster-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, done := channelOn(t, nodeURLs[n-1])
+	defer done()
 	for _, q := range []string{"task_queue", "task_queue.dead"} {
 		if _, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
 			t.Fatalf("declare %s through node %d: %v", q, n, err)
